@@ -1,0 +1,7 @@
+"""Training-time helpers: sample grids, prediction writing, atomic checkpoints."""
+
+from i2i_zoo.callbacks.checkpoint_io import AtomicCheckpointIO
+from i2i_zoo.callbacks.prediction_writer import PredictionWriter
+from i2i_zoo.callbacks.samples import SampleGrid
+
+__all__ = ["AtomicCheckpointIO", "PredictionWriter", "SampleGrid"]

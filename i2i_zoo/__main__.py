@@ -1,0 +1,3 @@
+from i2i_zoo.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""Sample grids of fixed validation images, logged to TensorBoard and saved as PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.data import default_collate
+from torchvision.utils import make_grid, save_image
+
+
+class SampleGrid(Callback):
+    """After validation, translates the first `num_samples` validation images (the same ones
+    every time) and shows one row per sample with the method's `visuals` as columns (for
+    pix2pix: input, output, target).
+
+    Args:
+        num_samples: validation images shown.
+        every_n_epochs: how often to draw the grid.
+        save_png: also write `<log_dir>/samples/epoch_XXXX.png`.
+    """
+
+    def __init__(self, num_samples: int = 4, every_n_epochs: int = 1, save_png: bool = True):
+        self.num_samples = num_samples
+        self.every_n_epochs = every_n_epochs
+        self.save_png = save_png
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or trainer.current_epoch % self.every_n_epochs:
+            return
+        dataset = getattr(trainer.datamodule, "val_dataset", None)
+        if dataset is None or len(dataset) == 0:
+            return
+        batch = default_collate([dataset[i] for i in range(min(self.num_samples, len(dataset)))])
+        batch = pl_module.transfer_batch_to_device(batch, pl_module.device, 0)
+        # Forked RNG: the same noise every epoch, and training's random stream is left untouched.
+        with torch.random.fork_rng(devices=[pl_module.device] if pl_module.device.type == "cuda" else []), torch.no_grad():
+            torch.manual_seed(0)
+            grid = sample_grid(pl_module.visuals(batch))
+        if isinstance(trainer.logger, TensorBoardLogger):
+            trainer.logger.experiment.add_image("samples", grid, global_step=trainer.global_step)
+        if self.save_png and trainer.log_dir:
+            path = Path(trainer.log_dir) / "samples" / f"epoch_{trainer.current_epoch:04d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_image(grid, path)
+
+
+def sample_grid(visuals: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One row per sample, one column per named visual; [-1, 1] images to a [0, 1] grid.
+    Single-channel images are shown as gray RGB so they can share the grid with colour ones."""
+    columns = [v.detach().float().cpu().expand(-1, 3, -1, -1) if v.shape[1] == 1 else v.detach().float().cpu() for v in visuals.values()]
+    rows = torch.stack(columns, dim=1).flatten(0, 1)
+    return make_grid((rows.clamp(-1, 1) + 1) / 2, nrow=len(columns), padding=2)

@@ -1,0 +1,136 @@
+"""The `i2i-zoo` command: LightningCLI (fit, validate, test, predict) plus tool subcommands that
+are not Trainer methods, dispatched before it."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import yaml
+
+from jsonargparse import Namespace
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.cli import LightningCLI
+
+import i2i_zoo.callbacks  # noqa: F401  (registers SampleGrid, PredictionWriter for short names)
+import i2i_zoo.data  # noqa: F401  (registers the datamodules for short names such as --data PairedDataModule)
+import i2i_zoo.methods  # noqa: F401  (registers the methods for short names such as --model Pix2Pix)
+from i2i_zoo.methods.base import I2IMethod
+
+# Settings that follow from the data, set on the datamodule and copied to the model:
+# (datamodule argument, model argument), applied where both classes take them.
+LINKED_ARGUMENTS = (
+    ("channels_A", "channels_A"),
+    ("channels_B", "channels_B"),
+    ("crop_size", "image_size"),
+)
+
+
+class I2IZooCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument(
+            "--base",
+            type=Optional[Union[str, list[str]]],
+            default=None,
+            help="Recipe(s) this recipe extends, relative to it; applied first (expanded by i2i-zoo).",
+        )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        link_data_to_model(config)
+
+
+def expand_recipe_bases(argv: list[str]) -> list[str]:
+    """Put each recipe's `base:` recipes (recursively, relative to the recipe's folder) before it
+    as `-c` arguments, so a dataset recipe only states what differs from its base."""
+    expanded: list[str] = []
+    arguments = iter(argv)
+    for argument in arguments:
+        if argument in ("-c", "--config"):
+            expanded += [f"--config={path}" for path in _recipe_chain(Path(next(arguments, "")))]
+        elif argument.startswith("--config="):
+            expanded += [f"--config={path}" for path in _recipe_chain(Path(argument.split("=", 1)[1]))]
+        else:
+            expanded.append(argument)
+    return expanded
+
+
+def _recipe_chain(recipe: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
+    if not recipe.is_file():
+        return [recipe]  # LightningCLI reports the missing file
+    if recipe.resolve() in seen:
+        raise ValueError(f"recipe {recipe} extends itself through {' -> '.join(map(str, seen))}")
+    bases = (yaml.safe_load(recipe.read_text()) or {}).get("base") or []
+    chain: list[Path] = []
+    for base in [bases] if isinstance(bases, str) else bases:
+        chain += _recipe_chain(recipe.parent / base, seen + (recipe.resolve(),))
+    return chain + [recipe]
+
+
+def link_data_to_model(config: Namespace) -> None:
+    """Copy the linked data settings into the model's init args. A model value that the user set
+    to something else than both the data's and the model's default is a conflict."""
+    data, model = config.get("data"), config.get("model")
+    if not isinstance(data, Namespace) or not isinstance(model, Namespace):
+        return
+    model_defaults = _init_defaults(model.class_path)
+    for source, target in LINKED_ARGUMENTS:
+        if source not in data.init_args or target not in model.init_args:
+            continue
+        value, current = data.init_args[source], model.init_args[target]
+        if current not in (value, model_defaults.get(target)):
+            raise ValueError(
+                f"model.{target}={current} conflicts with data.{source}={value}: model.{target} "
+                f"follows the data, set data.{source} instead"
+            )
+        model.init_args[target] = value
+
+
+def _init_defaults(class_path: str) -> dict[str, object]:
+    module_name, _, class_name = class_path.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return {
+        name: p.default
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def demo_command(argv: list[str]) -> None:
+    """`i2i-zoo demo NAME [--layout paired|unpaired]`: generate a demo dataset and print its folder."""
+    import argparse
+
+    from i2i_zoo.data import demo
+
+    parser = argparse.ArgumentParser(prog="i2i-zoo demo", description=demo_command.__doc__)
+    parser.add_argument("name", choices=demo.DEMO_DATASETS)
+    parser.add_argument("--layout", choices=demo.LAYOUTS, default="paired")
+    args = parser.parse_args(argv)
+    print(demo.ensure_demo(args.name, args.layout))
+
+
+# Subcommands that are not Trainer methods: name -> function taking the remaining arguments.
+TOOL_COMMANDS: dict[str, Callable[[list[str]], None]] = {"demo": demo_command}
+
+
+def main(argv: list[str] | None = None) -> LightningCLI | None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOL_COMMANDS:
+        TOOL_COMMANDS[argv[0]](argv[1:])
+        return
+    return I2IZooCLI(
+        I2IMethod,
+        LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        trainer_defaults={"plugins": {"class_path": "i2i_zoo.callbacks.AtomicCheckpointIO"}},
+        auto_configure_optimizers=False,
+        args=expand_recipe_bases(argv),
+    )
+
+
+if __name__ == "__main__":
+    main()

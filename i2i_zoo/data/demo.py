@@ -1,0 +1,330 @@
+"""Built-in demo datasets, generated from a seed and cached in the original folder layouts.
+
+A root written ``"demo:<name>"`` (see :func:`resolve_root`) is generated once into
+:func:`cache_dir` and then read by the normal datamodules, so a demo run exercises the real
+file path with no download. Datasets (64x64 images; 400 train / 40 val / 40 test):
+
+- ``shapes``: A is a semantic label map (a flat palette colour per class, like the facades
+  labels), B a rendered "photo" of the same scene. The class decides colour and texture type;
+  texture phase and light direction are random per image, so an L1-only model blurs them.
+- ``edges2photos``: B is a random crop of a CC0 photograph shipped with scikit-image, A its
+  Canny edge map (black edges on white). Unpaired A files are 1-channel PNGs, while the paired
+  AB files are RGB with the edges copied into the three channels of the A half, so set
+  ``channels_A: 1`` for the unpaired layout and ``channels_A: 3`` for the paired one.
+
+Layouts: ``paired`` writes ``train/ val/ test/`` with side-by-side AB images (A left).
+``unpaired`` writes ``trainA/ trainB/ testA/ testB/`` from the same pairs (its test split is
+the paired test split; val is left out) with the B files renamed by a seeded permutation; the
+hidden true pairs are in ``pairs.csv`` (columns ``split,A,B``), for evaluation only.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import skimage.data
+from scipy.ndimage import gaussian_filter
+from skimage.color import rgb2gray
+from skimage.feature import canny
+
+# Bump whenever a generator's output changes, so stale caches are not reused.
+VERSION = 1
+LAYOUTS = ("paired", "unpaired")
+IMAGE_SIZE = 64
+SPLIT_SIZES = {"train": 400, "val": 40, "test": 40}
+
+Array = np.ndarray
+
+
+def cache_dir() -> Path:
+    """Folder holding the generated demo datasets."""
+    if path := os.environ.get("I2I_ZOO_DEMO_DIR"):
+        return Path(path).expanduser()
+    if xdg := os.environ.get("XDG_CACHE_HOME"):
+        return Path(xdg).expanduser() / "i2i_zoo" / "demo"
+    return Path.home() / ".cache" / "i2i_zoo" / "demo"
+
+
+def resolve_root(root: str | os.PathLike, layout: str) -> Path:
+    """Turn ``"demo:<name>"`` into its generated folder; return any other root as a Path."""
+    if isinstance(root, str) and root.startswith("demo:"):
+        return ensure_demo(root.removeprefix("demo:"), layout)
+    return Path(root).expanduser()
+
+
+def ensure_demo(name: str, layout: str, seed: int = 0) -> Path:
+    """Return the folder of demo dataset ``name`` in ``layout``, generating it if missing."""
+    if name not in DEMO_DATASETS:
+        raise ValueError(f"unknown demo dataset {name!r}; choose one of {DEMO_DATASETS}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown demo layout {layout!r}; choose one of {LAYOUTS}")
+    # The default seed keeps the plain name; other seeds must not reuse its cache.
+    suffix = f"-seed{seed}" if seed else ""
+    target = cache_dir() / f"{name}-{layout}-v{VERSION}{suffix}"
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A unique sibling on the same filesystem, so the rename below is atomic.
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.mkdir()
+        _write(name, layout, seed, tmp)
+        os.rename(tmp, target)
+    except OSError:
+        # Another process (xdist worker, DDP rank) renamed its identical copy first.
+        if not target.is_dir():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _write(name: str, layout: str, seed: int, folder: Path) -> None:
+    """Generate dataset ``name`` from ``seed`` and write it into ``folder`` in ``layout``."""
+    content_seed, permutation_seed = np.random.SeedSequence(seed).spawn(2)
+    content_rng = np.random.default_rng(content_seed)
+    a, b = _GENERATORS[name](content_rng, sum(SPLIT_SIZES.values()))
+    splits, start = {}, 0
+    for split, size in SPLIT_SIZES.items():
+        splits[split] = (a[start : start + size], b[start : start + size])
+        start += size
+    if layout == "paired":
+        _write_paired(splits, folder)
+    else:
+        train_test = {s: splits[s] for s in ("train", "test")}
+        _write_unpaired(train_test, folder, np.random.default_rng(permutation_seed))
+
+
+def _write_paired(splits: dict[str, tuple[Array, Array]], folder: Path) -> None:
+    for split, (a, b) in splits.items():
+        (folder / split).mkdir()
+        if a.ndim == 3:  # gray A maps: an AB file has one channel count, so make them RGB
+            a = np.repeat(a[..., None], 3, axis=-1)
+        for i, ab in enumerate(np.concatenate([a, b], axis=2)):
+            _imwrite(folder / split / _file_name(i), ab)
+
+
+def _write_unpaired(
+    splits: dict[str, tuple[Array, Array]], folder: Path, rng: np.random.Generator
+) -> None:
+    rows = []
+    for split, (a, b) in splits.items():
+        (folder / f"{split}A").mkdir()
+        (folder / f"{split}B").mkdir()
+        permutation = rng.permutation(len(a))
+        for i, j in enumerate(permutation):
+            a_path, b_path = f"{split}A/{_file_name(i)}", f"{split}B/{_file_name(j)}"
+            _imwrite(folder / a_path, a[i])
+            _imwrite(folder / b_path, b[i])
+            rows.append((split, a_path, b_path))
+    with open(folder / "pairs.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(("split", "A", "B"))
+        writer.writerows(rows)
+
+
+def _file_name(index: int) -> str:
+    return f"{index + 1:04d}.png"
+
+
+def _imwrite(path: Path, image: Array) -> None:
+    """Write an RGB or gray uint8 image as PNG."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# shapes: label maps -> textured, lit renderings
+
+
+class _Class(NamedTuple):
+    label: tuple[int, int, int]  # flat colour in the label map (A)
+    colour: tuple[float, float, float]  # base colour in the photo (B)
+    texture: Callable[[np.random.Generator, int], Array]  # (rng, n) -> n patterns in [-1, 1]
+    amplitude: float
+
+
+def _grid() -> tuple[Array, Array]:
+    """Pixel coordinates ``y, x`` broadcastable against per-image ``(n, 1, 1)`` parameters."""
+    y, x = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float32)
+    return y, x
+
+
+def _per_image(rng: np.random.Generator, n: int, low: float, high: float) -> Array:
+    return rng.uniform(low, high, (n, 1, 1)).astype(np.float32)
+
+
+def _clouds(rng: np.random.Generator, n: int) -> Array:
+    field = gaussian_filter(rng.standard_normal((n, IMAGE_SIZE, IMAGE_SIZE), np.float32), (0, 4, 4))
+    return np.clip(field / (field.std() * 2.5), -1, 1)
+
+
+def _stripes(rng: np.random.Generator, n: int) -> Array:
+    y, x = _grid()
+    angle, phase = _per_image(rng, n, 0.5, 1.1), _per_image(rng, n, 0, 2 * np.pi)
+    return np.tanh(3 * np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / 8 + phase))
+
+
+def _checker(rng: np.random.Generator, n: int) -> Array:
+    y, x = _grid()
+    oy, ox = _per_image(rng, n, 0, 12), _per_image(rng, n, 0, 12)
+    return ((np.floor((y + oy) / 6) + np.floor((x + ox) / 6)) % 2) * 2 - 1
+
+
+def _bricks(rng: np.random.Generator, n: int) -> Array:
+    y, x = _grid()
+    oy, ox = _per_image(rng, n, 0, 8), _per_image(rng, n, 0, 16)
+    row = np.floor((y + oy) / 8)
+    mortar = ((y + oy) % 8 < 1.5) | ((x + ox + 8 * (row % 2)) % 16 < 1.5)
+    return np.where(mortar, np.float32(-1), np.float32(0.4))
+
+
+def _speckle(rng: np.random.Generator, n: int) -> Array:
+    field = gaussian_filter(rng.standard_normal((n, IMAGE_SIZE, IMAGE_SIZE), np.float32), (0, 1, 1))
+    return np.clip(field / (field.std() * 2), -1, 1)
+
+
+def _bands(rng: np.random.Generator, n: int) -> Array:
+    y, x = _grid()
+    angle, phase = _per_image(rng, n, 0, 2 * np.pi), _per_image(rng, n, 0, 2 * np.pi)
+    return np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / 32 + phase)
+
+
+def _rings(rng: np.random.Generator, n: int) -> Array:
+    y, x = _grid()
+    cy, cx = _per_image(rng, n, 0, IMAGE_SIZE), _per_image(rng, n, 0, IMAGE_SIZE)
+    return np.sin(2 * np.pi * np.hypot(y - cy, x - cx) / 6 + _per_image(rng, n, 0, 2 * np.pi))
+
+
+# Index 0 is the background; every image holds 3-6 shapes of the other classes.
+_CLASSES = (
+    _Class((0, 0, 140), (0.72, 0.74, 0.78), _clouds, 0.12),
+    _Class((0, 90, 255), (0.80, 0.62, 0.18), _stripes, 0.35),
+    _Class((0, 230, 230), (0.22, 0.42, 0.78), _checker, 0.30),
+    _Class((120, 255, 120), (0.68, 0.26, 0.18), _bricks, 0.40),
+    _Class((255, 230, 0), (0.30, 0.58, 0.22), _speckle, 0.35),
+    _Class((255, 110, 0), (0.58, 0.30, 0.64), _bands, 0.35),
+    _Class((170, 0, 0), (0.12, 0.56, 0.54), _rings, 0.35),
+)
+
+
+def _shape_masks(rng: np.random.Generator, n: int) -> Array:
+    """One random rectangle, ellipse or triangle per image: ``(n, H, W)`` bool."""
+    y, x = _grid()
+    cy, cx = _per_image(rng, n, 6, IMAGE_SIZE - 6), _per_image(rng, n, 6, IMAGE_SIZE - 6)
+    ha, hb = _per_image(rng, n, 6, 16), _per_image(rng, n, 6, 16)
+    angle = _per_image(rng, n, 0, np.pi)
+    u = (x - cx) * np.cos(angle) + (y - cy) * np.sin(angle)
+    v = (y - cy) * np.cos(angle) - (x - cx) * np.sin(angle)
+    rectangle = (np.abs(u) <= ha) & (np.abs(v) <= hb)
+    ellipse = (u / ha) ** 2 + (v / hb) ** 2 <= 1
+    # A regular triangle: inside all three half-planes at distance ha/2 from its centre.
+    normals = (np.pi / 2 + 2 * np.pi * np.arange(3) / 3).astype(np.float32)
+    triangle = np.all([u * np.cos(t) + v * np.sin(t) <= ha / 2 for t in normals], axis=0)
+    kind = rng.integers(0, 3, (n, 1, 1))
+    return np.where(kind == 0, rectangle, np.where(kind == 1, ellipse, triangle))
+
+
+def _scene(rng: np.random.Generator, n: int, max_shapes: int = 6) -> tuple[Array, Array]:
+    """Label maps ``(n, H, W)`` and stacking heights (how many shapes cover each pixel)."""
+    labels = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), np.int64)
+    heights = np.zeros(labels.shape, np.float32)
+    count = rng.integers(3, max_shapes + 1, (n, 1, 1))
+    for slot in range(max_shapes):
+        mask = _shape_masks(rng, n) & (slot < count)
+        labels = np.where(mask, rng.integers(1, len(_CLASSES), (n, 1, 1)), labels)
+        heights += mask
+    return labels, heights
+
+
+def _lighting(rng: np.random.Generator, heights: Array) -> Array:
+    """Multiplicative shading: a global gradient toward the light plus bevels on shape edges."""
+    y, x = _grid()
+    angle = _per_image(rng, len(heights), 0, 2 * np.pi)
+    gy, gx = np.gradient(gaussian_filter(heights, (0, 1.5, 1.5)), axis=(1, 2))
+    centre, half = (IMAGE_SIZE - 1) / 2, IMAGE_SIZE / 2
+    towards = ((x - centre) * np.cos(angle) + (y - centre) * np.sin(angle)) / half
+    facing = -(gx * np.cos(angle) + gy * np.sin(angle))  # edges whose slope faces the light
+    return 1 + 0.15 * towards + 1.2 * facing
+
+
+def _shapes(rng: np.random.Generator, n: int) -> tuple[Array, Array]:
+    """Label maps (A) and rendered photos (B), both ``(n, H, W, 3)`` uint8."""
+    labels, heights = _scene(rng, n)
+    pattern = np.zeros(labels.shape, np.float32)
+    for index, cls in enumerate(_CLASSES):
+        pattern = np.where(labels == index, cls.amplitude * cls.texture(rng, n), pattern)
+    colours = np.array([c.colour for c in _CLASSES], np.float32)[labels]
+    photo = colours * ((1 + pattern) * _lighting(rng, heights))[..., None]
+    photo += 0.015 * rng.standard_normal(photo.shape, np.float32)
+    palette = np.array([c.label for c in _CLASSES], np.uint8)
+    return palette[labels], _to_uint8(photo)
+
+
+def _to_uint8(image: Array) -> Array:
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# edges2photos: crops of the scikit-image sample photographs and their edge maps
+
+# CC0 RGB photographs that ship inside scikit-image (no download needed).
+_PHOTOS = (
+    "astronaut", "coffee", "chelsea", "cat", "rocket", "hubble_deep_field",
+    "immunohistochemistry", "stereo_motorcycle",
+)  # fmt: skip
+
+
+def _load_photos() -> list[Array]:
+    photos = []
+    for name in _PHOTOS:
+        try:
+            image = getattr(skimage.data, name)()
+        except Exception:  # any loader may need an optional package or a download
+            continue
+        if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
+            image = image[0]
+        if image.ndim == 3 and image.shape[2] == 3:
+            photos.append(image)
+    if not photos:
+        raise RuntimeError(f"none of the scikit-image photographs {_PHOTOS} could be loaded")
+    return photos
+
+
+def _random_crop(rng: np.random.Generator, photo: Array) -> Array:
+    """A square crop of random scale and position, flipped at random, resized to IMAGE_SIZE."""
+    height, width = photo.shape[:2]
+    side = max(IMAGE_SIZE, int(rng.uniform(0.25, 0.75) * min(height, width)))
+    top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+    crop = photo[top : top + side, left : left + side]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    crop = np.ascontiguousarray(crop)
+    return cv2.resize(crop, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def _edges2photos(rng: np.random.Generator, n: int) -> tuple[Array, Array]:
+    """Edge maps (A, ``(n, H, W)`` uint8) and photo crops (B, ``(n, H, W, 3)`` uint8)."""
+    photos = _load_photos()
+    crops = np.stack([_random_crop(rng, photos[rng.integers(len(photos))]) for _ in range(n)])
+    edges = np.stack(
+        [canny(rgb2gray(c), sigma=1.0, low_threshold=0.05, high_threshold=0.12) for c in crops]
+    )
+    return np.where(edges, 0, 255).astype(np.uint8), crops
+
+
+_GENERATORS: dict[str, Callable[[np.random.Generator, int], tuple[Array, Array]]] = {
+    "shapes": _shapes,
+    "edges2photos": _edges2photos,
+}
+DEMO_DATASETS = tuple(_GENERATORS)

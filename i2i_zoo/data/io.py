@@ -1,0 +1,124 @@
+"""Reading and writing image files; the only place pixels cross the file boundary."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+)
+_WRITE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+class ImageReadError(ValueError):
+    """An image file could not be read, or does not have the expected shape."""
+
+
+def require_folder(folder: str | os.PathLike, expected: str) -> Path:
+    """Return ``folder`` as a Path, or raise FileNotFoundError saying what was ``expected``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"{folder} {what}: expected {expected}")
+    return folder
+
+
+def list_images(folder: str | os.PathLike, expected: str = "a folder of images") -> list[Path]:
+    """Return the image files under ``folder`` (recursively), sorted.
+
+    ``expected`` describes the folder in the error raised when it is missing.
+    """
+    folder = require_folder(folder, expected)
+    paths = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
+    if not paths:
+        accepted = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise ValueError(f"no images in {folder} (accepted extensions: {accepted})")
+    return paths
+
+
+def read_image(
+    path: str | os.PathLike, channels: int | None = None, *, option: str | None = None
+) -> np.ndarray:
+    """Read an image file as a float32 HWC array in [0, 1] with 1 or 3 channels (RGB).
+
+    8-bit images are divided by 255, 16-bit ones by 65535, float ones clipped; an alpha channel
+    is dropped. With ``channels`` set, a file with another channel count raises
+    :class:`ImageReadError`; ``option`` names the setting that changes ``channels``.
+    """
+    path = Path(path)
+    try:
+        # np.fromfile + imdecode, because cv2.imread cannot open non-ASCII paths on Windows.
+        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except (OSError, cv2.error) as error:
+        raise ImageReadError(f"cannot read image {path}: {error}") from error
+    if image is None:
+        raise ImageReadError(f"cannot read image {path}: not a valid or complete image file")
+    image = _to_unit_float(image, path)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    image = _to_rgb(image, path)
+    if channels is not None and image.shape[2] != channels:
+        hint = f"; set {option} to {image.shape[2]}" if option else ""
+        raise ImageReadError(
+            f"{path} has {image.shape[2]} channel(s), expected {channels}{hint} "
+            "or convert the file"
+        )
+    return image
+
+
+def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / 65535.0
+    if np.issubdtype(image.dtype, np.floating):
+        return np.clip(image.astype(np.float32), 0.0, 1.0)
+    raise ImageReadError(f"{path} has unsupported pixel type {image.dtype}")
+
+
+def _to_rgb(image: np.ndarray, path: Path) -> np.ndarray:
+    """Map OpenCV's BGR(A) / gray(+alpha) channel order to RGB / gray, dropping alpha."""
+    n = image.shape[2]
+    if n in (1, 2):
+        return np.ascontiguousarray(image[:, :, :1])
+    if n in (3, 4):
+        return np.ascontiguousarray(image[:, :, 2::-1])
+    raise ImageReadError(f"{path} has {n} channels; only gray, RGB and RGBA are supported")
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """Convert a float HWC array in [0, 1] to a float32 CHW tensor in [-1, 1]."""
+    chw = np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
+    return torch.from_numpy(chw) * 2.0 - 1.0
+
+
+def write_image(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> None:
+    """Write a CHW tensor in [-1, 1] or an HWC array in [0, 1] as an 8-bit PNG or JPEG.
+
+    The format follows the extension; parent folders are created.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in _WRITE_EXTENSIONS:
+        raise ValueError(f"cannot write {path}: use one of {', '.join(_WRITE_EXTENSIONS)}")
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3:
+            raise ValueError(f"expected a CHW tensor, got shape {tuple(image.shape)}")
+        array = ((image.detach().float().cpu() + 1.0) / 2.0).permute(1, 2, 0).numpy()
+    else:
+        array = image if image.ndim == 3 else image[:, :, None]
+    if array.shape[2] not in (1, 3):
+        raise ValueError(f"expected 1 or 3 channels, got {array.shape[2]}")
+    pixels = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+    pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels[:, :, ::-1]
+    ok, encoded = cv2.imencode(path.suffix, np.ascontiguousarray(pixels))
+    if not ok:
+        raise ValueError(f"OpenCV could not encode {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoded.tofile(path)

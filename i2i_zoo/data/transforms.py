@@ -1,0 +1,58 @@
+"""Augmentations (albumentations) whose random parameters are shared by the A and B images."""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import torch
+
+PREPROCESS_MODES = ("resize_and_crop", "crop", "resize", "none")
+
+
+def build_transform(
+    load_size: int,
+    crop_size: int,
+    flip: bool,
+    train: bool,
+    preprocess: str = "resize_and_crop",
+) -> A.Compose:
+    """Build the pix2pix/CycleGAN preprocessing for float HWC images.
+
+    Call it as ``transform(image=a, B=b)`` (``B`` optional); A and B get the same crop and flip
+    and may have different channel counts. ``preprocess`` is one of ``resize_and_crop`` (resize
+    to ``load_size`` squared, random ``crop_size`` crop), ``crop`` (random crop only),
+    ``resize`` (resize to ``crop_size`` squared) or ``none``. Training adds a horizontal flip when
+    ``flip``; evaluation (``train=False``) only resizes to ``crop_size``, unless ``none``.
+    """
+    if preprocess not in PREPROCESS_MODES:
+        raise ValueError(f"preprocess={preprocess!r} is unknown; use one of {PREPROCESS_MODES}")
+    if crop_size > load_size and preprocess == "resize_and_crop":
+        raise ValueError(f"crop_size={crop_size} must not exceed load_size={load_size}")
+    if crop_size < 1 or load_size < 1:
+        raise ValueError(f"crop_size={crop_size} and load_size={load_size} must be positive")
+
+    steps: list[A.BasicTransform] = []
+    if not train:
+        if preprocess != "none":
+            steps.append(_resize(crop_size))
+    else:
+        if preprocess == "resize_and_crop":
+            steps += [_resize(load_size), A.RandomCrop(crop_size, crop_size)]
+        elif preprocess == "crop":
+            steps.append(A.RandomCrop(crop_size, crop_size))
+        elif preprocess == "resize":
+            steps.append(_resize(crop_size))
+        if flip:
+            steps.append(A.HorizontalFlip(p=0.5))
+    return A.Compose(steps, additional_targets={"B": "image"})
+
+
+def _resize(size: int) -> A.Resize:
+    # Area interpolation when shrinking avoids aliasing; linear when enlarging.
+    return A.Resize(size, size, interpolation=cv2.INTER_LINEAR, area_for_downscale="image")
+
+
+def seed_from_torch(transform: A.Compose) -> None:
+    """Seed ``transform`` from torch's RNG, which Lightning restores on resume and seeds per
+    DataLoader worker, so augmentations replay exactly."""
+    transform.set_random_seed(int(torch.randint(2**31 - 1, ())))

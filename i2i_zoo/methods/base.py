@@ -1,0 +1,239 @@
+"""Mechanics shared by every method: optimizer stepping, LR schedules, logging, exact resume,
+translate/predict plumbing. A method owns its networks, its losses and the order of its steps."""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor, nn
+
+LR_POLICIES = ("linear", "constant")
+LR_STEP_UNITS = ("epoch", "iteration")
+
+
+class LinearDecay:
+    """The original pix2pix/CycleGAN rule: factor 1 for `n_constant` steps, then linear decay
+    reaching 1 / (n_decay + 1) in the last step. A class (not a lambda) so LambdaLR can pickle it."""
+
+    def __init__(self, n_constant: int, n_decay: int):
+        self.n_constant = n_constant
+        self.n_decay = n_decay
+
+    def __call__(self, step: int) -> float:
+        return 1.0 - max(0, step + 1 - self.n_constant) / float(self.n_decay + 1)
+
+
+class I2IMethod(L.LightningModule):
+    """Base of every translation method (manual optimization, several named optimizers).
+
+    Subclasses implement `optimizer_specs()` (name -> parameters and learning rate, in the order
+    the optimizers are created), `training_step`, `translate`, and optionally `visuals` (images
+    for the sample-grid callback) and `validation_step`.
+    """
+
+    def __init__(
+        self,
+        betas: tuple[float, float] = (0.5, 0.999),
+        lr_policy: str = "linear",
+        n_epochs: int = 100,
+        n_epochs_decay: int = 100,
+        lr_step_unit: str = "epoch",
+    ):
+        super().__init__()
+        if lr_policy not in LR_POLICIES:
+            raise ValueError(f"model.lr_policy={lr_policy!r} is unknown; choose one of {LR_POLICIES}")
+        if lr_step_unit not in LR_STEP_UNITS:
+            raise ValueError(f"model.lr_step_unit={lr_step_unit!r} is unknown; choose one of {LR_STEP_UNITS}")
+        self.automatic_optimization = False
+        self.betas = tuple(betas)
+        self.lr_policy = lr_policy
+        self.n_epochs = n_epochs
+        self.n_epochs_decay = n_epochs_decay
+        self.lr_step_unit = lr_step_unit
+        # Training batches processed; Lightning's global_step counts optimizer steps instead.
+        self.iteration = 0
+        self._optimizer_index: dict[str, int] = {}
+        self._batch_size: int | None = None
+        self._pending_rng_state: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------- optimizers and schedules
+    def optimizer_specs(self) -> dict[str, tuple[Iterable[nn.Parameter], float]]:
+        raise NotImplementedError
+
+    def configure_optimizers(self):
+        specs = self.optimizer_specs()
+        self._optimizer_index = {name: i for i, name in enumerate(specs)}
+        optimizers = [torch.optim.Adam(params, lr=lr, betas=self.betas) for params, lr in specs.values()]
+        if self.lr_policy == "constant":
+            return optimizers
+        rule = LinearDecay(self.n_epochs, self.n_epochs_decay)
+        return optimizers, [torch.optim.lr_scheduler.LambdaLR(opt, rule) for opt in optimizers]
+
+    def optimize(self, name: str, loss: Tensor, terms: dict[str, Tensor] | None = None) -> None:
+        """One update of optimizer `name`: only its parameters get gradients (toggle), then
+        zero_grad, backward (scaled under mixed precision), step. `terms` are logged as
+        `train/<term>`; a non-finite loss stops training naming the terms at fault."""
+        terms = terms or {}
+        if not torch.isfinite(loss.detach()).all():
+            bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()] or ["the total"]
+            raise FloatingPointError(
+                f"loss of optimizer {name!r} is {loss.item()} at iteration {self.iteration}: "
+                f"non-finite term(s) {', '.join(bad)}"
+            )
+        optimizer = self.optimizers()
+        if isinstance(optimizer, list):
+            optimizer = optimizer[self._optimizer_index[name]]
+        self.toggle_optimizer(optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        optimizer.step()
+        self.untoggle_optimizer(optimizer)
+        self.log_terms(terms)
+
+    def log_terms(self, terms: dict[str, Tensor], prefix: str = "train", batch_size: int | None = None) -> None:
+        """Log each term as `<prefix>/<term>` (train/<loss term>, val/<metric>, test/<metric>)."""
+        batch_size = batch_size or self._batch_size
+        for key, value in terms.items():
+            self.log(f"{prefix}/{key}", value.detach(), batch_size=batch_size)
+
+    def _step_schedulers(self) -> None:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    def on_fit_start(self) -> None:
+        total = self.n_epochs + self.n_epochs_decay
+        if self.lr_policy == "linear" and self.lr_step_unit == "epoch" and self.trainer.max_epochs not in (None, -1, total):
+            rank_zero_warn(
+                f"trainer.max_epochs={self.trainer.max_epochs} but the linear LR schedule spans "
+                f"model.n_epochs + model.n_epochs_decay = {total} epochs"
+            )
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._batch_size = _batch_size(batch)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.iteration += 1
+        if self.lr_step_unit == "iteration":
+            self._step_schedulers()
+
+    def on_train_epoch_start(self) -> None:
+        # Restored here, not on load: the sanity check after loading draws from the RNG too.
+        if self._pending_rng_state is not None:
+            _set_rng_state(self._pending_rng_state)
+            self._pending_rng_state = None
+
+    def on_train_epoch_end(self) -> None:
+        if self.lr_step_unit == "epoch":
+            self._step_schedulers()
+
+    # ----------------------------------------------------------------------- exact resume
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["i2i_zoo"] = {"iteration": self.iteration, "rng": _get_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("i2i_zoo", {})
+        self.iteration = state.get("iteration", 0)
+        self._pending_rng_state = state.get("rng")
+
+    # -------------------------------------------------------------------------- batches
+    @staticmethod
+    def require(batch: dict[str, Any], *keys: str) -> list[Any]:
+        """The batch entries a step needs, with a clear error when the datamodule lacks one."""
+        missing = [k for k in keys if k not in batch]
+        if missing:
+            raise KeyError(
+                f"batch lacks {missing}; it has {sorted(batch)}. Use a datamodule that provides "
+                f"{list(keys)} (see the batch conventions in docs/architecture.md)"
+            )
+        return [batch[k] for k in keys]
+
+    # ------------------------------------------------------------------------- inference
+    def translate(self, images: Tensor, **conditions: Any) -> Tensor:
+        raise NotImplementedError
+
+    def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Named image rows for the sample grid, e.g. input, output, target."""
+        raise NotImplementedError
+
+    @property
+    def size_multiple(self) -> int:
+        """Image sides the generator accepts are multiples of this; predict pads to it."""
+        return 1
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        (images,) = self.require(batch, "image")
+        with torch.no_grad():
+            output = translate_any_size(lambda x: self.translate(x), images, self.size_multiple)
+        return {"image": output, "path": batch.get("path")}
+
+
+@contextmanager
+def train_mode_without_stat_updates(module: nn.Module) -> Iterator[None]:
+    """Run `module` as in training (dropout on, batch norm on batch statistics) without changing
+    its running statistics: the original pix2pix tests this way."""
+    was_training = {m: m.training for m in module.modules()}
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracking = [m.track_running_stats for m in norms]
+    module.train()
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m, flag in zip(norms, tracking):
+            m.track_running_stats = flag
+        for m, flag in was_training.items():
+            m.training = flag
+
+
+def translate_any_size(fn, images: Tensor, multiple: int) -> Tensor:
+    """Pad to a multiple of `multiple` (reflect where the image is large enough), translate,
+    crop back to the input size."""
+    height, width = images.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return fn(images)
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    padded = F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
+    return fn(padded)[..., :height, :width]
+
+
+def _batch_size(batch: Any) -> int | None:
+    if isinstance(batch, dict):
+        for value in batch.values():
+            if isinstance(value, Tensor) and value.dim() > 0:
+                return value.shape[0]
+    return None
+
+
+def _get_rng_state() -> dict[str, Any]:
+    """RNG states as tensors and plain Python values, so `torch.load(weights_only=True)` reads them."""
+    _, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached_gaussian],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    keys, position, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,146 @@
+"""pix2pix: paired translation with a conditional GAN and an L1 term (Isola et al., CVPR 2017)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from i2i_zoo.losses import GANLoss
+from i2i_zoo.methods.base import I2IMethod, train_mode_without_stat_updates
+from i2i_zoo.nets import PatchGANDiscriminator, UnetGenerator, init_weights
+
+DIRECTIONS = ("AtoB", "BtoA")
+INFERENCE_MODES = ("train", "eval")
+
+
+class Pix2Pix(I2IMethod):
+    """Generator `G` (U-Net) translates the input domain to the output domain; discriminator `D`
+    (PatchGAN) judges (input, output) pairs.
+
+    Args:
+        channels_A: channels of domain A images (linked from the datamodule).
+        channels_B: channels of domain B images (linked from the datamodule).
+        image_size: training crop size (linked from the datamodule); checked against the U-Net depth.
+        direction: `AtoB` translates A to B, `BtoA` B to A.
+        ngf: generator filters in the first layer.
+        ndf: discriminator filters in the first layer.
+        num_downs: U-Net downsamplings (8 for 256x256, 7 for 128x128); image sides must be
+            multiples of 2**num_downs.
+        n_layers_D: PatchGAN depth (3 gives 70x70 receptive fields).
+        norm: `batch`, `instance` or `none`.
+        use_dropout: dropout in the U-Net's inner layers, pix2pix's only source of noise.
+        init_type: `normal`, `xavier`, `kaiming` or `orthogonal`.
+        init_gain: scale of the initialisation.
+        gan_mode: `vanilla` (the paper's), `lsgan`, `wgan`, `hinge` or `softplus`.
+        lambda_L1: weight of the L1 term.
+        lr_g: generator learning rate.
+        lr_d: discriminator learning rate.
+        betas: Adam betas.
+        lr_policy: `linear` (constant for n_epochs, then linear decay over n_epochs_decay) or `constant`.
+        n_epochs: epochs at the initial learning rate.
+        n_epochs_decay: epochs of linear decay.
+        inference_mode: `train` runs `translate` with dropout on and batch norm on batch
+            statistics, as the original code tests; `eval` uses running statistics and no dropout.
+    """
+
+    def __init__(
+        self,
+        channels_A: int = 3,
+        channels_B: int = 3,
+        image_size: int = 256,
+        direction: str = "AtoB",
+        ngf: int = 64,
+        ndf: int = 64,
+        num_downs: int = 8,
+        n_layers_D: int = 3,
+        norm: str = "batch",
+        use_dropout: bool = True,
+        init_type: str = "normal",
+        init_gain: float = 0.02,
+        gan_mode: str = "vanilla",
+        lambda_L1: float = 100.0,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        lr_policy: str = "linear",
+        n_epochs: int = 100,
+        n_epochs_decay: int = 100,
+        inference_mode: str = "train",
+    ):
+        super().__init__(betas=betas, lr_policy=lr_policy, n_epochs=n_epochs, n_epochs_decay=n_epochs_decay)
+        if direction not in DIRECTIONS:
+            raise ValueError(f"model.direction={direction!r} is unknown; choose one of {DIRECTIONS}")
+        if inference_mode not in INFERENCE_MODES:
+            raise ValueError(f"model.inference_mode={inference_mode!r} is unknown; choose one of {INFERENCE_MODES}")
+        if image_size % 2**num_downs:
+            raise ValueError(
+                f"model.num_downs={num_downs} needs image sides that are multiples of {2**num_downs}, "
+                f"but the crop size (data.crop_size, linked to model.image_size) is {image_size}"
+            )
+        self.save_hyperparameters()
+        in_channels, out_channels = (channels_A, channels_B) if direction == "AtoB" else (channels_B, channels_A)
+        self.G = UnetGenerator(in_channels, out_channels, num_downs=num_downs, ngf=ngf, norm=norm, use_dropout=use_dropout)
+        self.D = PatchGANDiscriminator(in_channels + out_channels, ndf=ndf, n_layers=n_layers_D, norm=norm)
+        init_weights(self.G, init_type, init_gain)
+        init_weights(self.D, init_type, init_gain)
+        self.gan_loss = GANLoss(gan_mode)
+        self.lambda_L1 = lambda_L1
+        self.lr_g, self.lr_d = lr_g, lr_d
+        self.direction = direction
+        self.inference_mode = inference_mode
+
+    def optimizer_specs(self):
+        return {"G": (self.G.parameters(), self.lr_g), "D": (self.D.parameters(), self.lr_d)}
+
+    @property
+    def size_multiple(self) -> int:
+        return self.G.size_multiple
+
+    def _source_target(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        real_a, real_b = self.require(batch, "A", "B")
+        return (real_a, real_b) if self.direction == "AtoB" else (real_b, real_a)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        source, target = self._source_target(batch)
+        fake = self.G(source)
+
+        # Discriminator: real pairs vs generated pairs, loss halved as in the paper.
+        loss_D_real = self.gan_loss.d_real(self.D(torch.cat([source, target], 1)))
+        loss_D_fake = self.gan_loss.d_fake(self.D(torch.cat([source, fake.detach()], 1)))
+        loss_D = 0.5 * (loss_D_real + loss_D_fake)
+        self.optimize("D", loss_D, {"D_real": loss_D_real, "D_fake": loss_D_fake})
+
+        # Generator: fool D, stay close to the target in L1.
+        loss_G_GAN = self.gan_loss.g(self.D(torch.cat([source, fake], 1)))
+        loss_G_L1 = F.l1_loss(fake, target) * self.lambda_L1
+        self.optimize("G", loss_G_GAN + loss_G_L1, {"G_GAN": loss_G_GAN, "G_L1": loss_G_L1})
+
+    def translate(self, images: Tensor) -> Tensor:
+        """Translate source-domain images in [-1, 1] (sides multiples of `size_multiple`)."""
+        if images.shape[1] != self.G.in_channels:
+            raise ValueError(f"{self.direction} translation takes {self.G.in_channels}-channel images, got {images.shape[1]}")
+        context = train_mode_without_stat_updates(self.G) if self.inference_mode == "train" else nullcontext()
+        with context:
+            return self.G(images)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+        source, target = self._source_target(batch)
+        fake = self.translate(source)
+        # Per-image PSNR on [0, 1] images, averaged.
+        mse = ((fake - target) / 2).pow(2).flatten(1).mean(1)
+        psnr = -10 * torch.log10(mse.clamp_min(1e-10))
+        self.log_terms({"l1": F.l1_loss(fake, target), "psnr": psnr.mean()}, prefix=stage, batch_size=len(source))
+
+    def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        source, target = self._source_target(batch)
+        return {"input": source, "output": self.translate(source), "target": target}

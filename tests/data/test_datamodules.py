@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from i2i_zoo.data.datamodules import PairedDataModule, UnpairedDataModule
+
+SMALL = dict(load_size=20, crop_size=16, batch_size=2, num_workers=0)
+
+
+def _check(batch: dict, n: int, channels_A: int, channels_B: int, size: int = 16) -> None:
+    assert set(batch) == {"A", "B", "A_path", "B_path"}
+    assert batch["A"].shape == (n, channels_A, size, size)
+    assert batch["B"].shape == (n, channels_B, size, size)
+    assert batch["A"].dtype == batch["B"].dtype == torch.float32
+    assert isinstance(batch["A_path"][0], str)
+
+
+def test_paired_loaders(make_paired, tmp_path: Path, write_rgb_file) -> None:
+    root = make_paired()
+    write_rgb_file(tmp_path / "predict" / "x.png", np.zeros((13, 21, 3), np.uint8))
+    dm = PairedDataModule(str(root), predict_dir=str(tmp_path / "predict"), **SMALL)
+    assert dm.hparams.crop_size == 16 and dm.hparams.root == str(root)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert not loader.pin_memory or torch.cuda.is_available()
+    _check(next(iter(loader)), 2, 3, 3)
+    _check(next(iter(dm.val_dataloader())), 2, 3, 3)
+    assert dm.val_dataset[0]["A"].shape == (3, 16, 16)
+    dm.setup("test")
+    _check(next(iter(dm.test_dataloader())), 2, 3, 3)
+    batch = next(iter(dm.predict_dataloader()))
+    assert set(batch) == {"image", "path"} and batch["image"].shape == (1, 3, 13, 21)
+    assert dm.predict_dir == str(tmp_path / "predict")  # read by the prediction writer
+
+
+def test_paired_gray(make_paired) -> None:
+    dm = PairedDataModule(str(make_paired(gray=True)), channels_A=1, channels_B=1, **SMALL)
+    dm.setup("fit")
+    _check(next(iter(dm.train_dataloader())), 2, 1, 1)
+
+
+def test_missing_val_split_says_how_to_skip_validation(make_paired) -> None:
+    root = make_paired(splits=("train",))
+    dm = PairedDataModule(str(root), **SMALL)
+    with pytest.raises(FileNotFoundError, match=r"paired.val.*data\.val_split: null"):
+        dm.setup("fit")
+
+
+def test_no_val_split_means_no_val_loader(make_paired) -> None:
+    dm = PairedDataModule(str(make_paired(splits=("train",))), val_split=None, **SMALL)
+    dm.setup("fit")
+    assert dm.val_dataloader() == [] and dm.val_dataset is None
+
+
+def test_no_test_split(make_paired) -> None:
+    dm = PairedDataModule(str(make_paired()), test_split=None, **SMALL)
+    dm.setup("test")
+    with pytest.raises(ValueError, match=r"data\.test_split"):
+        dm.test_dataloader()
+
+
+def test_missing_predict_dir(make_paired) -> None:
+    dm = PairedDataModule(str(make_paired()), **SMALL)
+    with pytest.raises(ValueError, match=r"data\.predict_dir"):
+        dm.predict_dataloader()
+
+
+def test_bad_options_fail_at_instantiation() -> None:
+    with pytest.raises(ValueError, match="preprocess"):
+        PairedDataModule("unused", preprocess="scale_width")
+
+
+def test_unpaired_loaders(make_unpaired) -> None:
+    dm = UnpairedDataModule(str(make_unpaired(channels_A=1)), channels_A=1, **SMALL)
+    dm.setup("fit")
+    assert len(dm.train_dataset) == 5
+    _check(next(iter(dm.train_dataloader())), 2, 1, 3)
+    val = next(iter(dm.val_dataloader()))
+    _check(val, 2, 1, 3)
+    assert [Path(p).name for p in val["B_path"]] == ["000.png", "001.png"]  # fixed pairing
+    assert {Path(p).parent.name for p in val["A_path"]} == {"testA"}
+    dm.setup("test")
+    _check(next(iter(dm.test_dataloader())), 2, 1, 3)
+
+
+def test_unpaired_missing_folder(make_unpaired) -> None:
+    root = make_unpaired()
+    dm = UnpairedDataModule(str(root / "nowhere"), **SMALL)
+    with pytest.raises(FileNotFoundError, match=r"trainA.*unpaired layout"):
+        dm.setup("fit")
+
+
+class _ShapeChecker(L.LightningModule):
+    """Records batch shapes seen by training and validation steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.seen: list[tuple[str, tuple[int, ...]]] = []
+
+    def training_step(self, batch, batch_idx):
+        self.seen.append(("train", tuple(batch["A"].shape)))
+        return (self.weight * batch["A"]).mean()
+
+    def validation_step(self, batch, batch_idx):
+        self.seen.append(("val", tuple(batch["A"].shape)))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize("val_split", ["val", None])
+def test_fit_with_trainer(make_paired, val_split: str | None) -> None:
+    dm = PairedDataModule(str(make_paired(gray=True)), channels_A=1, channels_B=1,
+                          val_split=val_split, **SMALL)
+    model = _ShapeChecker()
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, datamodule=dm)
+    stages = {stage for stage, _ in model.seen}
+    assert stages == ({"train", "val"} if val_split else {"train"})
+    assert all(shape[1:] == (1, 16, 16) for _, shape in model.seen)

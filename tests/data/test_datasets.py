@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from i2i_zoo.data.datasets import AlignedDataset, ImageFolderDataset, UnpairedDataset
+from i2i_zoo.data.io import ImageReadError
+from i2i_zoo.data.transforms import build_transform
+
+
+def _identical_halves(folder: Path, write, size: int = 24) -> np.ndarray:
+    """One AB file whose A and B halves are the same asymmetric noise pattern."""
+    half = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    write(folder / "ab.png", np.concatenate([half, half], axis=1))
+    return half
+
+
+def test_paired_crops_and_flips_stay_aligned(tmp_path: Path, write_rgb_file) -> None:
+    _identical_halves(tmp_path, write_rgb_file)
+    transform = build_transform(load_size=30, crop_size=16, flip=True, train=True)
+    dataset = AlignedDataset(tmp_path, transform=transform)
+    crops = set()
+    for seed in range(20):
+        torch.manual_seed(seed)
+        item = dataset[0]
+        assert item["A"].shape == (3, 16, 16)
+        assert torch.equal(item["A"], item["B"])
+        assert item["A"].min() >= -1 and item["A"].max() <= 1
+        crops.add(item["A"].numpy().tobytes())
+    assert len(crops) > 10  # different seeds give different crops
+
+
+def test_same_torch_seed_gives_same_crop(tmp_path: Path, write_rgb_file) -> None:
+    _identical_halves(tmp_path, write_rgb_file)
+    dataset = AlignedDataset(tmp_path, transform=build_transform(30, 16, True, True))
+    items = []
+    for other_seed in (1, 2):
+        random.seed(other_seed)  # python and numpy RNGs must not matter
+        np.random.seed(other_seed)
+        torch.manual_seed(0)
+        items.append(dataset[0]["A"])
+    assert torch.equal(*items)
+
+
+def test_eval_transform_is_a_deterministic_resize(tmp_path: Path, write_rgb_file) -> None:
+    half = _identical_halves(tmp_path, write_rgb_file)
+    dataset = AlignedDataset(tmp_path, transform=build_transform(30, 16, True, train=False))
+    torch.manual_seed(0)
+    first = dataset[0]
+    torch.manual_seed(1)
+    second = dataset[0]
+    assert torch.equal(first["A"], second["A"]) and torch.equal(first["B"], second["B"])
+    expected = cv2.resize(half.astype(np.float32) / 255, (16, 16), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose((first["A"].permute(1, 2, 0).numpy() + 1) / 2, expected, atol=1e-5)
+
+
+def test_transform_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="preprocess"):
+        build_transform(30, 16, True, True, preprocess="scale_width")
+    with pytest.raises(ValueError, match="crop_size=40.*load_size=30"):
+        build_transform(30, 40, True, True)
+
+
+def test_aligned_returns_halves_and_paths(tmp_path: Path, write_rgb_file) -> None:
+    ab = np.zeros((6, 10, 3), np.uint8)
+    ab[:, 5:] = 255
+    write_rgb_file(tmp_path / "x.png", ab)
+    item = AlignedDataset(tmp_path)[0]
+    assert item["A"].shape == item["B"].shape == (3, 6, 5)
+    assert (item["A"] == -1).all() and (item["B"] == 1).all()
+    assert item["A_path"] == item["B_path"] == str(tmp_path / "x.png")
+
+
+def test_aligned_odd_width_names_the_file(tmp_path: Path, write_rgb_file) -> None:
+    write_rgb_file(tmp_path / "odd.png", np.zeros((6, 11, 3), np.uint8))
+    with pytest.raises(ImageReadError, match=r"odd\.png.*even"):
+        AlignedDataset(tmp_path)[0]
+
+
+def test_aligned_channel_mismatch_names_file_and_option(tmp_path: Path, write_rgb_file) -> None:
+    write_rgb_file(tmp_path / "gray.png", np.zeros((6, 10), np.uint8))
+    with pytest.raises(ImageReadError, match=r"gray\.png.*data\.channels_A"):
+        AlignedDataset(tmp_path)[0]
+    item = AlignedDataset(tmp_path, channels_A=1, channels_B=1)[0]
+    assert item["A"].shape == item["B"].shape == (1, 6, 5)
+
+
+def test_aligned_mixed_channels_uses_luma(tmp_path: Path, write_rgb_file) -> None:
+    ab = np.zeros((4, 8, 3), np.uint8)
+    ab[:, :4] = (255, 0, 0)  # red A half
+    ab[:, 4:] = (0, 0, 255)
+    write_rgb_file(tmp_path / "x.png", ab)
+    item = AlignedDataset(tmp_path, channels_A=1, channels_B=3)[0]
+    assert item["A"].shape == (1, 4, 4) and item["B"].shape == (3, 4, 4)
+    assert item["A"][0, 0, 0].item() == pytest.approx(0.299 * 2 - 1, abs=1e-6)
+
+
+def test_aligned_rejects_unsupported_channels(tmp_path: Path, write_rgb_file) -> None:
+    write_rgb_file(tmp_path / "x.png", np.zeros((4, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="channels_B=4"):
+        AlignedDataset(tmp_path, channels_B=4)
+
+
+def test_unpaired_length_and_serial_pairing(make_unpaired) -> None:
+    root = make_unpaired()
+    dataset = UnpairedDataset(root / "trainA", root / "trainB", random_pairing=False)
+    assert len(dataset) == 5
+    items = [dataset[i] for i in range(5)]
+    assert [Path(item["A_path"]).name for item in items] == [f"{i % 3:03d}.png" for i in range(5)]
+    assert [Path(item["B_path"]).name for item in items] == [f"{i:03d}.png" for i in range(5)]
+
+
+def test_unpaired_random_pairing_draws_from_torch(make_unpaired) -> None:
+    root = make_unpaired()
+    dataset = UnpairedDataset(root / "trainA", root / "trainB")
+
+    def pairing(seed: int) -> list[str]:
+        torch.manual_seed(seed)
+        return [dataset[i % 3]["B_path"] for i in range(12)]
+
+    assert pairing(0) == pairing(0)
+    assert pairing(0) != pairing(1)
+    assert {Path(p).parent.name for p in pairing(0)} == {"trainB"}
+
+
+def test_unpaired_transforms_are_independent(tmp_path: Path, write_rgb_file) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    write_rgb_file(tmp_path / "A" / "x.png", image)
+    write_rgb_file(tmp_path / "B" / "x.png", image)
+    dataset = UnpairedDataset(
+        tmp_path / "A", tmp_path / "B",
+        transform_A=build_transform(24, 16, True, True, preprocess="crop"),
+        transform_B=build_transform(24, 16, True, True, preprocess="crop"),
+    )
+    torch.manual_seed(0)
+    items = [dataset[0] for _ in range(5)]
+    assert any(not torch.equal(item["A"], item["B"]) for item in items)
+
+
+def test_unpaired_channels(make_unpaired) -> None:
+    root = make_unpaired(channels_A=1)
+    item = UnpairedDataset(root / "testA", root / "testB", channels_A=1)[0]
+    assert item["A"].shape == (1, 20, 20) and item["B"].shape == (3, 20, 20)
+    with pytest.raises(ImageReadError, match=r"testA.*data\.channels_A"):
+        UnpairedDataset(root / "testA", root / "testB")[0]
+
+
+def test_image_folder_keeps_sizes(tmp_path: Path, write_rgb_file) -> None:
+    write_rgb_file(tmp_path / "a.png", np.full((17, 23, 3), 255, np.uint8))
+    write_rgb_file(tmp_path / "b.png", np.zeros((30, 12, 3), np.uint8))
+    dataset = ImageFolderDataset(tmp_path)
+    assert [tuple(dataset[i]["image"].shape) for i in range(2)] == [(3, 17, 23), (3, 30, 12)]
+    assert dataset[0]["image"].max() == 1 and dataset[1]["image"].min() == -1
+    assert dataset[1]["path"] == str(tmp_path / "b.png")
+
+
+def test_image_smaller_than_crop_names_the_file(tmp_path: Path, write_rgb_file) -> None:
+    write_rgb_file(tmp_path / "small.png", np.zeros((8, 16, 3), np.uint8))
+    dataset = AlignedDataset(tmp_path, transform=build_transform(16, 16, False, True, "crop"))
+    with pytest.raises(ValueError, match=r"small\.png"):
+        dataset[0]
