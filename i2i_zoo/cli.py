@@ -116,11 +116,16 @@ def demo_command(argv: list[str]) -> None:
 TOOL_COMMANDS: dict[str, Callable[[list[str]], None]] = {"demo": demo_command}
 
 
-def main(argv: list[str] | None = None) -> LightningCLI | None:
-    argv = sys.argv[1:] if argv is None else argv
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `i2i-zoo`."""
+    run(sys.argv[1:] if argv is None else argv)
+
+
+def run(argv: list[str]) -> LightningCLI | None:
+    """Run one command; returns the LightningCLI (its trainer, model, datamodule) for Trainer commands."""
     if argv and argv[0] in TOOL_COMMANDS:
         TOOL_COMMANDS[argv[0]](argv[1:])
-        return
+        return None
     return I2IZooCLI(
         I2IMethod,
         LightningDataModule,

@@ -1,7 +1,8 @@
 """Training-time helpers: sample grids, prediction writing, atomic checkpoints."""
 
 from i2i_zoo.callbacks.checkpoint_io import AtomicCheckpointIO
+from i2i_zoo.callbacks.console import PrintMetrics
 from i2i_zoo.callbacks.prediction_writer import PredictionWriter
 from i2i_zoo.callbacks.samples import SampleGrid
 
-__all__ = ["AtomicCheckpointIO", "PredictionWriter", "SampleGrid"]
+__all__ = ["AtomicCheckpointIO", "PrintMetrics", "PredictionWriter", "SampleGrid"]

@@ -32,6 +32,9 @@ class _FolderDataModule(L.LightningDataModule):
         # Lightning reads the subclass's __init__ arguments from the calling frames.
         self.save_hyperparameters()
         self._transform(train=True)  # fail on bad options at instantiation, not at setup
+        # The training data stream (order, augmentations, random pairing, worker seeds) draws
+        # from this generator only; checkpoints hold its state, so a resumed run replays it.
+        self._train_generator = torch.Generator()
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
@@ -55,18 +58,31 @@ class _FolderDataModule(L.LightningDataModule):
         root = resolve_root(self.hparams.root, self.layout)
         for name in ("fit", "test") if stage is None else (stage,):
             self._build(name, root)
+        if stage in (None, "fit"):
+            # Seeded from torch's RNG, so seed_everything decides the data stream.
+            self._train_generator.manual_seed(int(torch.randint(2**62, ())))
+            self.train_dataset.generator = self._train_generator
+
+    def state_dict(self) -> dict:
+        return {"train_generator": self._train_generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._train_generator.set_state(state_dict["train_generator"])
 
     def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
         workers = self.hparams.num_workers
+        # Evaluation loaders get a fixed generator so they never draw from torch's RNG.
+        generator = self._train_generator if shuffle else torch.Generator().manual_seed(0)
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            generator=generator,
             drop_last=False,
             num_workers=workers,
             pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
-            # Fresh workers each epoch draw their seeds from the main RNG, which a checkpoint
-            # restores; persistent workers would continue streams a resumed run cannot replay.
+            # Fresh workers each epoch are seeded from the generator, which a checkpoint restores;
+            # persistent workers would continue streams a resumed run cannot replay.
             persistent_workers=False,
         )
 

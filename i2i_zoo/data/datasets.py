@@ -28,20 +28,33 @@ def _to_luma_if(image: np.ndarray, channels: int) -> np.ndarray:
     return image @ _LUMA[:, None] if channels < image.shape[2] else image
 
 
+class _RandomDataset(Dataset):
+    """A dataset whose random choices come from ``generator`` when one is set (the datamodule
+    sets its training loader's, so a checkpoint restores the data stream), else from torch's RNG."""
+
+    generator: torch.Generator | None = None
+
+    def __getstate__(self) -> dict:
+        # A generator cannot be pickled into DataLoader workers; there torch's RNG, seeded by the
+        # loader from the generator, takes its place.
+        return {**self.__dict__, "generator": None}
+
+
 def _apply(
-    transform: A.Compose | None, path: Path, **images: np.ndarray
+    transform: A.Compose | None, path: Path, generator: torch.Generator | None, **images: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Apply ``transform`` seeded from torch's RNG; errors (e.g. image too small) name ``path``."""
+    """Apply ``transform`` with a seed drawn from ``generator``; errors (e.g. image too small)
+    name ``path``."""
     if transform is None:
         return images
-    seed_from_torch(transform)
+    seed_from_torch(transform, generator)
     try:
         return transform(**images)
     except Exception as error:  # albumentations' CropSizeError is no ValueError
         raise ValueError(f"cannot transform {path}: {error}") from error
 
 
-class AlignedDataset(Dataset):
+class AlignedDataset(_RandomDataset):
     """Side-by-side AB images (A left half, B right half), as in pix2pix.
 
     An AB file is one image with one channel count. When ``channels_A != channels_B`` the file
@@ -75,7 +88,7 @@ class AlignedDataset(Dataset):
         half = ab.shape[1] // 2
         a = _to_luma_if(ab[:, :half], self.channels_A)
         b = _to_luma_if(ab[:, half:], self.channels_B)
-        out = _apply(self.transform, path, image=a, B=b)
+        out = _apply(self.transform, path, self.generator, image=a, B=b)
         return {"A": to_tensor(out["image"]), "B": to_tensor(out["B"]),
                 "A_path": str(path), "B_path": str(path)}
 
@@ -87,7 +100,7 @@ class AlignedDataset(Dataset):
         return read_image(path, 3, option=option)
 
 
-class UnpairedDataset(Dataset):
+class UnpairedDataset(_RandomDataset):
     """Two unaligned folders of images, as in CycleGAN.
 
     Its length is the larger folder's; item ``i`` takes A ``i % len(A)`` and a random B (drawn
@@ -118,13 +131,13 @@ class UnpairedDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path_a = self.paths_A[index % len(self.paths_A)]
         if self.random_pairing:
-            path_b = self.paths_B[int(torch.randint(len(self.paths_B), ()))]
+            path_b = self.paths_B[int(torch.randint(len(self.paths_B), (), generator=self.generator))]
         else:
             path_b = self.paths_B[index % len(self.paths_B)]
         a = read_image(path_a, self.channels_A, option="data.channels_A")
         b = read_image(path_b, self.channels_B, option="data.channels_B")
-        a = _apply(self.transform_A, path_a, image=a)["image"]
-        b = _apply(self.transform_B, path_b, image=b)["image"]
+        a = _apply(self.transform_A, path_a, self.generator, image=a)["image"]
+        b = _apply(self.transform_B, path_b, self.generator, image=b)["image"]
         return {"A": to_tensor(a), "B": to_tensor(b), "A_path": str(path_a), "B_path": str(path_b)}
 
 

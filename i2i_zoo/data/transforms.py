@@ -52,7 +52,7 @@ def _resize(size: int) -> A.Resize:
     return A.Resize(size, size, interpolation=cv2.INTER_LINEAR, area_for_downscale="image")
 
 
-def seed_from_torch(transform: A.Compose) -> None:
-    """Seed ``transform`` from torch's RNG, which Lightning restores on resume and seeds per
-    DataLoader worker, so augmentations replay exactly."""
-    transform.set_random_seed(int(torch.randint(2**31 - 1, ())))
+def seed_from_torch(transform: A.Compose, generator: torch.Generator | None = None) -> None:
+    """Seed ``transform`` from ``generator`` (the training loader's, which checkpoints restore)
+    or, in a DataLoader worker, from torch's RNG, which the loader seeds from that generator."""
+    transform.set_random_seed(int(torch.randint(2**31 - 1, (), generator=generator)))
