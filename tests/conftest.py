@@ -1,7 +1,10 @@
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 # A hub look-up without network waits ~47 s before failing; nothing in the tests may reach a hub.
@@ -20,3 +23,56 @@ def demo_paired():
         return PairedDataModule(**{**options, **overrides})
 
     return make
+
+
+# Tiny image folders in the paired and unpaired layouts, written with OpenCV.
+def write_rgb(path: Path, rgb: np.ndarray) -> Path:
+    """Write a uint8 HWC RGB (or HW gray) array; OpenCV expects BGR."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), rgb[:, :, ::-1] if rgb.ndim == 3 else rgb)
+    return path
+
+
+def noise(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.fixture
+def make_paired(tmp_path: Path) -> Callable[..., Path]:
+    """Build ``root/<split>/`` folders of side-by-side AB images of ``size`` x ``2*size``."""
+
+    def make(
+        splits: tuple[str, ...] = ("train", "val", "test"), n: int = 3, size: int = 20,
+        gray: bool = False,
+    ) -> Path:
+        root = tmp_path / "paired"
+        for s, split in enumerate(splits):
+            for i in range(n):
+                shape = (size, 2 * size) if gray else (size, 2 * size, 3)
+                write_rgb(root / split / f"{i:03d}.png", noise(shape, seed=100 * s + i))
+        return root
+
+    return make
+
+
+@pytest.fixture
+def make_unpaired(tmp_path: Path) -> Callable[..., Path]:
+    """Build ``root/trainA, trainB, testA, testB`` with 3/5/2/2 images of ``size`` squared."""
+
+    def make(channels_A: int = 3, channels_B: int = 3, size: int = 20) -> Path:
+        root = tmp_path / "unpaired"
+        counts = {"trainA": 3, "trainB": 5, "testA": 2, "testB": 2}
+        for s, (folder, n) in enumerate(counts.items()):
+            channels = channels_A if folder.endswith("A") else channels_B
+            shape = (size, size) if channels == 1 else (size, size, 3)
+            for i in range(n):
+                write_rgb(root / folder / f"{i:03d}.png", noise(shape, seed=100 * s + i))
+        return root
+
+    return make
+
+
+@pytest.fixture
+def write_rgb_file() -> Callable[[Path, np.ndarray], Path]:
+    """The ``write_rgb`` helper, for tests that build their own images."""
+    return write_rgb

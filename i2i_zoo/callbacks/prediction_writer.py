@@ -8,12 +8,13 @@ from typing import Any, Sequence
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from i2i_zoo.data.io import write_image
+from i2i_zoo.data.io import WRITE_EXTENSIONS, write_image
 
 
 class PredictionWriter(BasePredictionWriter):
     """Saves each predicted image as `output_dir/<input file's path relative to the predict
-    folder>`, so a folder of inputs becomes a mirror folder of outputs.
+    folder>`, so a folder of inputs becomes a mirror folder of outputs. Outputs are 8-bit; inputs
+    in other formats than PNG or JPEG (BMP, TIFF, WebP) are written as PNG under the same stem.
 
     Args:
         output_dir: where the translated images go.
@@ -40,5 +41,7 @@ class PredictionWriter(BasePredictionWriter):
 
 def _relative_name(path: Path, root: str | None) -> Path:
     if root is not None and path.resolve().is_relative_to(Path(root).resolve()):
-        return path.resolve().relative_to(Path(root).resolve())
-    return Path(path.name)
+        name = path.resolve().relative_to(Path(root).resolve())
+    else:
+        name = Path(path.name)
+    return name if name.suffix.lower() in WRITE_EXTENSIONS else name.with_suffix(".png")

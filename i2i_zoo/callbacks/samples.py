@@ -41,8 +41,10 @@ class SampleGrid(Callback):
             grid = sample_grid(pl_module.visuals(batch))
         if isinstance(trainer.logger, TensorBoardLogger):
             trainer.logger.experiment.add_image("samples", grid, global_step=trainer.global_step)
-        if self.save_png and trainer.log_dir:
-            path = Path(trainer.log_dir) / "samples" / f"epoch_{trainer.current_epoch:04d}.png"
+        if self.save_png:
+            # Not trainer.log_dir: it broadcasts, and only rank 0 gets here.
+            log_dir = trainer.logger.log_dir if trainer.logger and trainer.logger.log_dir else trainer.default_root_dir
+            path = Path(log_dir) / "samples" / f"epoch_{trainer.current_epoch:04d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             save_image(grid, path)
 

@@ -12,7 +12,7 @@ import torch
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 )
-_WRITE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+WRITE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 class ImageReadError(ValueError):
@@ -105,8 +105,8 @@ def write_image(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> No
     The format follows the extension; parent folders are created.
     """
     path = Path(path)
-    if path.suffix.lower() not in _WRITE_EXTENSIONS:
-        raise ValueError(f"cannot write {path}: use one of {', '.join(_WRITE_EXTENSIONS)}")
+    if path.suffix.lower() not in WRITE_EXTENSIONS:
+        raise ValueError(f"cannot write {path}: use one of {', '.join(WRITE_EXTENSIONS)}")
     if isinstance(image, torch.Tensor):
         if image.ndim != 3:
             raise ValueError(f"expected a CHW tensor, got shape {tuple(image.shape)}")

@@ -172,8 +172,11 @@ class I2IMethod(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         (images,) = self.require(batch, "image")
-        with torch.no_grad():
-            output = translate_any_size(lambda x: self.translate(x), images, self.size_multiple)
+        try:
+            with torch.no_grad():
+                output = translate_any_size(lambda x: self.translate(x), images, self.size_multiple)
+        except ValueError as error:
+            raise ValueError(f"cannot translate {', '.join(map(str, batch.get('path', [])))}: {error}") from error
         return {"image": output, "path": batch.get("path")}
 
 

@@ -1,0 +1,151 @@
+"""The `i2i-zoo` command: recipes parse and run, data settings link to the model, predict writes
+one file per input, tool subcommands dispatch."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from i2i_zoo.cli import expand_recipe_bases, run
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+ALL_RECIPES = sorted(p for p in RECIPES.rglob("*.yaml") if p.name != "base.yaml")
+DEMO_RECIPES = [p for p in ALL_RECIPES if "demo:" in p.read_text()]
+PUBLIC_RECIPES = [p for p in ALL_RECIPES if p not in DEMO_RECIPES]
+# Small networks and sizes, so recipes written for 256 px run in a second.
+TINY = ["--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--model.init_args.num_downs", "5"]
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+@pytest.fixture(autouse=True)
+def _no_pytest_argv(monkeypatch):
+    # LightningCLI warns when it is given args while sys.argv holds pytest's own.
+    monkeypatch.setattr("sys.argv", ["i2i-zoo"])
+
+
+def _recipe_data(recipe: Path) -> dict:
+    """The recipe's data section merged over its bases."""
+    merged: dict = {}
+    for path in expand_recipe_bases(["-c", str(recipe)]):
+        merged.update((yaml.safe_load(Path(path.split("=", 1)[1]).read_text()) or {}).get("data", {}).get("init_args", {}))
+    return merged
+
+
+@pytest.mark.parametrize("recipe", ALL_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
+def test_every_recipe_parses(recipe, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # recipes work from any working directory
+    with pytest.raises(SystemExit) as exit_info:
+        run(["fit", "-c", str(recipe), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["class_path"].startswith("i2i_zoo.methods.")
+    assert config["data"]["init_args"]["root"]
+
+
+@pytest.mark.parametrize("recipe", DEMO_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
+def test_demo_recipes_run_a_fast_dev_run(recipe, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    cli = run(["fit", "-c", str(recipe), "--trainer.fast_dev_run", "true", "--data.num_workers", "0", *QUIET])
+    assert cli.trainer.state.finished
+    assert cli.model.iteration == 1
+
+
+def _write_paired_layout(root: Path, splits=("train", "val", "test"), size=32, n=2):
+    rng = np.random.default_rng(0)
+    for split in splits:
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(root / split / f"{i}.jpg"), rng.integers(0, 256, (size, 2 * size, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("recipe", PUBLIC_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
+def test_public_recipes_run_on_a_tiny_dataset_in_their_layout(recipe, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    data = _recipe_data(recipe)
+    splits = {"train", data.get("val_split", "val"), data.get("test_split", "test")}
+    _write_paired_layout(tmp_path / data["root"], splits=sorted(splits))
+    cli = run([
+        "fit", "-c", str(recipe), "--trainer.fast_dev_run", "true", *QUIET, *TINY,
+        "--data.load_size", "32", "--data.crop_size", "32", "--data.num_workers", "0",
+    ])
+    assert cli.trainer.state.finished
+    assert cli.model.hparams.image_size == 32  # linked from data.crop_size
+
+
+def test_recipe_bases_expand_before_the_recipe(tmp_path):
+    (tmp_path / "a.yaml").write_text("trainer: {max_epochs: 1}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("base: ../a.yaml\n")
+    (tmp_path / "c.yaml").write_text("base: [sub/b.yaml]\n")
+    assert expand_recipe_bases(["fit", "-c", str(tmp_path / "c.yaml"), "--x", "1"]) == [
+        "fit", f"--config={tmp_path / 'sub' / '..' / 'a.yaml'}", f"--config={tmp_path / 'sub' / 'b.yaml'}",
+        f"--config={tmp_path / 'c.yaml'}", "--x", "1",
+    ]
+    (tmp_path / "a.yaml").write_text("base: c.yaml\n")
+    with pytest.raises(ValueError, match="extends itself"):
+        expand_recipe_bases(["-c", str(tmp_path / "c.yaml")])
+
+
+def test_linked_data_setting_conflict_is_an_error(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"model.channels_A=1 conflicts with data.channels_A=3"):
+        run(["fit", "-c", str(RECIPES / "quickstart.yaml"), "--model.init_args.channels_A", "1", "--trainer.fast_dev_run", "true"])
+
+
+def test_unknown_option_is_named(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        run(["fit", "-c", str(RECIPES / "quickstart.yaml"), "--model.init_args.lambda_l2", "1"])
+    assert "lambda_l2" in capsys.readouterr().err
+
+
+def test_fit_then_predict_writes_one_file_per_input_at_its_size(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    common = ["-c", str(RECIPES / "quickstart.yaml"), *QUIET, "--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--data.num_workers", "0"]
+    cli = run(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"])
+    checkpoint = Path(cli.trainer.checkpoint_callback.last_model_path)
+    assert checkpoint.is_file() and not list(checkpoint.parent.glob(".*.partial"))
+
+    inputs = tmp_path / "inputs"
+    (inputs / "nested").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    sizes = {"a.png": (37, 50), "nested/b.jpg": (64, 64), "c.bmp": (20, 90)}
+    for name, (h, w) in sizes.items():
+        cv2.imwrite(str(inputs / name), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    run([
+        "predict", *common, "--ckpt_path", str(checkpoint), "--data.predict_dir", str(inputs),
+        "--trainer.callbacks+=PredictionWriter", "--trainer.callbacks.output_dir", str(tmp_path / "out"),
+    ])
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.*"))
+    assert written == ["a.png", "c.png", "nested/b.jpg"]
+    for name, size in sizes.items():
+        out = tmp_path / "out" / name.replace(".bmp", ".png")
+        assert cv2.imread(str(out)).shape[:2] == size
+
+
+def test_predict_without_a_folder_names_the_option(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="data.predict_dir"):
+        run(["predict", "-c", str(RECIPES / "quickstart.yaml"), *QUIET, "--data.num_workers", "0"])
+
+
+def test_demo_subcommand_prints_the_dataset_folder(capsys):
+    assert run(["demo", "shapes", "--layout", "unpaired"]) is None
+    folder = Path(capsys.readouterr().out.strip())
+    assert (folder / "trainA").is_dir() and (folder / "pairs.csv").is_file()
+
+
+def test_bf16_mixed_fit_on_cpu(monkeypatch, tmp_path):
+    """bf16 convolutions are 40-170x slower on this CPU: a tiny model, one batch."""
+    monkeypatch.chdir(tmp_path)
+    cli = run([
+        "fit", "-c", str(RECIPES / "quickstart.yaml"), *QUIET, *TINY, "--trainer.precision", "bf16-mixed",
+        "--trainer.fast_dev_run", "true", "--data.crop_size", "32", "--data.load_size", "32", "--data.batch_size", "2",
+        "--data.num_workers", "0",
+    ])
+    assert cli.trainer.state.finished
+    assert all(torch.isfinite(p).all() for p in cli.model.parameters())
+    assert cli.model.G.model.model[0].weight.dtype == torch.float32  # master weights stay float32
