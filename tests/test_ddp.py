@@ -10,7 +10,7 @@ import torch
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def test_two_process_ddp_fit_on_cpu(tmp_path):
+def test_two_process_ddp_fit_and_resume_on_cpu(tmp_path):
     script = Path(sys.executable).with_name("i2i-zoo")
     command = [
         str(script), "fit", "-c", str(RECIPES / "quickstart.yaml"),
@@ -25,8 +25,16 @@ def test_two_process_ddp_fit_on_cpu(tmp_path):
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stderr + result.stdout
-    checkpoints = list((tmp_path / "runs" / "quickstart").rglob("*.ckpt"))
-    assert sorted(p.name for p in checkpoints) == sorted(["last.ckpt", next(p.name for p in checkpoints if p.name != "last.ckpt")])
-    state = torch.load(checkpoints[0], map_location="cpu", weights_only=True)
-    # Each rank ran 2 batches; the checkpoint (written by rank 0) counts its own.
-    assert state["i2i_zoo"]["iteration"] == 2
+    last = tmp_path / "runs" / "quickstart" / "version_0" / "checkpoints" / "last.ckpt"
+    # Written once, by rank 0, holding both ranks' data streams.
+    assert len(list((tmp_path / "runs").rglob("last.ckpt"))) == 1
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    assert state["i2i_zoo"]["iteration"] == 2  # each rank ran 2 batches
+    streams = state["PairedDataModule"]["train_generators"]
+    assert streams.shape[0] == 2 and not torch.equal(streams[0], streams[1])
+
+    resume = [*command, "--trainer.max_epochs", "2", "--ckpt_path", str(last)]
+    result = subprocess.run(resume, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = torch.load(tmp_path / "runs" / "quickstart" / "version_1" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["i2i_zoo"]["iteration"] == 4 and state["epoch"] == 1

@@ -8,6 +8,7 @@ from typing import ClassVar
 import albumentations as A
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from i2i_zoo.data.datasets import AlignedDataset, ImageFolderDataset, UnpairedDataset
@@ -15,7 +16,7 @@ from i2i_zoo.data.io import require_folder
 from i2i_zoo.data.transforms import build_transform
 
 _PAIRED = "(root/train/, root/val/, root/test/ holding side-by-side AB images)"
-_UNPAIRED = "(root/trainA/, trainB/, testA/, testB/; testA/B also serve validation)"
+_UNPAIRED = "(root/trainA/, trainB/, testA/, testB/)"
 
 
 class _FolderDataModule(L.LightningDataModule):
@@ -58,16 +59,35 @@ class _FolderDataModule(L.LightningDataModule):
         root = resolve_root(self.hparams.root, self.layout)
         for name in ("fit", "test") if stage is None else (stage,):
             self._build(name, root)
+        for dataset in (self.val_dataset, self.test_dataset):
+            if dataset is not None:  # evaluation never draws from torch's RNG
+                dataset.generator = torch.Generator().manual_seed(0)
         if stage in (None, "fit"):
-            # Seeded from torch's RNG, so seed_everything decides the data stream.
-            self._train_generator.manual_seed(int(torch.randint(2**62, ())))
+            # Seeded from torch's RNG, so seed_everything decides the stream; distinct per rank.
+            self._train_generator.manual_seed(int(torch.randint(2**62, ())) + self._rank())
             self.train_dataset.generator = self._train_generator
 
+    def _rank(self) -> int:
+        return self.trainer.global_rank if self.trainer is not None else 0
+
     def state_dict(self) -> dict:
-        return {"train_generator": self._train_generator.get_state()}
+        # Every rank has its own stream and rank 0 writes the checkpoint, so it gathers them all.
+        state = self._train_generator.get_state()
+        if self.trainer is None or self.trainer.world_size == 1:
+            return {"train_generators": state[None]}
+        strategy = self.trainer.strategy
+        return {"train_generators": strategy.all_gather(state.to(strategy.root_device)).cpu()}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self._train_generator.set_state(state_dict["train_generator"])
+        states = state_dict["train_generators"]
+        world_size = self.trainer.world_size if self.trainer is not None else 1
+        if len(states) != world_size:
+            rank_zero_warn(
+                f"the checkpoint holds the data streams of {len(states)} process(es), this run has "
+                f"{world_size}: the training data stream restarts and the resume is not exact"
+            )
+            return
+        self._train_generator.set_state(states[self._rank()].clone())
 
     def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
         workers = self.hparams.num_workers
@@ -87,7 +107,8 @@ class _FolderDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        assert self.train_dataset is not None, "call setup('fit') first"
+        if self.train_dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup('fit') must run before train_dataloader()")
         return self._loader(self.train_dataset, True, self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader | list:
@@ -97,7 +118,7 @@ class _FolderDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         if self.test_dataset is None:
-            raise ValueError(f"{type(self).__name__} has no test split; set data.test_split")
+            raise ValueError(f"{type(self).__name__} has no test split: set data.test_split (and run setup('test'))")
         return self._loader(self.test_dataset, False, self.hparams.batch_size)
 
     @property
@@ -175,7 +196,8 @@ class PairedDataModule(_FolderDataModule):
 
 class UnpairedDataModule(_FolderDataModule):
     """Unaligned domains in the CycleGAN layout: ``root/trainA/``, ``trainB/``, ``testA/``,
-    ``testB/``. Validation and testing use ``testA``/``testB`` with fixed pairing."""
+    ``testB/``. Validation and testing use ``<split>A``/``<split>B`` with fixed pairing (the
+    original layout has no validation split, so both default to ``test``)."""
 
     layout = "unpaired"
 
@@ -191,6 +213,8 @@ class UnpairedDataModule(_FolderDataModule):
         batch_size: int = 1,
         num_workers: int = 4,
         random_pairing: bool = True,
+        val_split: str | None = "test",
+        test_split: str | None = "test",
         predict_dir: str | None = None,
         pin_memory: bool = True,
     ) -> None:
@@ -207,6 +231,8 @@ class UnpairedDataModule(_FolderDataModule):
             num_workers: DataLoader worker processes.
             random_pairing: pair each training A image with a random B image; if false,
                 pair A ``i`` with B ``i % len(B)``.
+            val_split: validation reads ``root/<val_split>A`` and ``<val_split>B``; null for none.
+            test_split: testing reads ``root/<test_split>A`` and ``<test_split>B``; null for none.
             predict_dir: folder of images to translate with ``predict``.
             pin_memory: pin batches in memory (only when CUDA is available).
         """
@@ -216,10 +242,10 @@ class UnpairedDataModule(_FolderDataModule):
         hp = self.hparams
         if stage == "fit":
             self.train_dataset = self._unpaired(root, "train", hp.random_pairing, train=True)
-        if stage in ("fit", "validate"):
-            self.val_dataset = self._unpaired(root, "test", False, train=False)
-        if stage == "test":
-            self.test_dataset = self._unpaired(root, "test", False, train=False)
+        if stage in ("fit", "validate") and hp.val_split is not None:
+            self.val_dataset = self._unpaired(root, hp.val_split, False, train=False)
+        if stage == "test" and hp.test_split is not None:
+            self.test_dataset = self._unpaired(root, hp.test_split, False, train=False)
 
     def _unpaired(
         self, root: Path, split: str, random_pairing: bool, train: bool
@@ -227,7 +253,7 @@ class UnpairedDataModule(_FolderDataModule):
         hp = self.hparams
         folders = [root / f"{split}{domain}" for domain in "AB"]
         for folder in folders:
-            require_folder(folder, f"the unpaired layout {_UNPAIRED}")
+            require_folder(folder, f"the unpaired layout {_UNPAIRED}; data.val_split and data.test_split name the evaluation folders")
         return UnpairedDataset(
             *folders, hp.channels_A, hp.channels_B,
             self._transform(train), self._transform(train), random_pairing,

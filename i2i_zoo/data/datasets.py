@@ -8,35 +8,30 @@ from pathlib import Path
 import albumentations as A
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
-from i2i_zoo.data.io import ImageReadError, list_images, read_image, to_tensor
+from i2i_zoo.data.io import ImageReadError, list_images, match_channels, read_image, to_tensor
 from i2i_zoo.data.transforms import seed_from_torch
-
-# ITU-R BT.601 luma weights for R, G, B.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
 
 def _check_channels(**channels: int) -> None:
     for name, value in channels.items():
         if value not in (1, 3):
-            raise ValueError(f"{name}={value} is not supported; use 1 or 3")
-
-
-def _to_luma_if(image: np.ndarray, channels: int) -> np.ndarray:
-    """Convert an RGB image to 1-channel luma when ``channels`` asks for fewer channels."""
-    return image @ _LUMA[:, None] if channels < image.shape[2] else image
+            raise ValueError(f"data.{name}={value} is not supported; use 1 or 3")
 
 
 class _RandomDataset(Dataset):
-    """A dataset whose random choices come from ``generator`` when one is set (the datamodule
-    sets its training loader's, so a checkpoint restores the data stream), else from torch's RNG."""
+    """A dataset whose random choices come from ``generator`` (the datamodule sets its loader's,
+    so a checkpoint restores the data stream). In a DataLoader worker they come from the
+    worker's torch RNG instead, which the loader seeds from that generator and the worker id:
+    forked workers inherit a copy of the generator, and each would repeat the same stream."""
 
     generator: torch.Generator | None = None
 
+    def _random_source(self) -> torch.Generator | None:
+        return self.generator if get_worker_info() is None else None
+
     def __getstate__(self) -> dict:
-        # A generator cannot be pickled into DataLoader workers; there torch's RNG, seeded by the
-        # loader from the generator, takes its place.
+        # Workers started by spawn receive a pickled copy; they use their own RNG anyway.
         return {**self.__dict__, "generator": None}
 
 
@@ -49,16 +44,18 @@ def _apply(
         return images
     seed_from_torch(transform, generator)
     try:
-        return transform(**images)
+        transformed = transform(**images)
     except Exception as error:  # albumentations' CropSizeError is no ValueError
         raise ValueError(f"cannot transform {path}: {error}") from error
+    # Bicubic resizing overshoots the [0, 1] range near edges.
+    return {key: np.clip(value, 0.0, 1.0) for key, value in transformed.items()}
 
 
 class AlignedDataset(_RandomDataset):
     """Side-by-side AB images (A left half, B right half), as in pix2pix.
 
-    An AB file is one image with one channel count. When ``channels_A != channels_B`` the file
-    must be RGB and the 1-channel half is converted to gray with the ITU-R 601 luma.
+    Each half is given its channel count as :func:`~i2i_zoo.data.io.match_channels` does: an RGB
+    AB file whose A half is gray (equal channels) serves ``channels_A=1``.
     ``transform`` is called as ``transform(image=a, B=b)`` so both halves get the same crop.
     """
 
@@ -79,26 +76,18 @@ class AlignedDataset(_RandomDataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
-        ab = self._read(path)
+        ab = read_image(path)
         if ab.shape[1] % 2:
             raise ImageReadError(
                 f"{path} has odd width {ab.shape[1]}; an AB image's width must be even "
                 "(A left half | B right half)"
             )
         half = ab.shape[1] // 2
-        a = _to_luma_if(ab[:, :half], self.channels_A)
-        b = _to_luma_if(ab[:, half:], self.channels_B)
-        out = _apply(self.transform, path, self.generator, image=a, B=b)
+        a = match_channels(ab[:, :half], self.channels_A, path, "data.channels_A")
+        b = match_channels(ab[:, half:], self.channels_B, path, "data.channels_B")
+        out = _apply(self.transform, path, self._random_source(), image=a, B=b)
         return {"A": to_tensor(out["image"]), "B": to_tensor(out["B"]),
                 "A_path": str(path), "B_path": str(path)}
-
-    def _read(self, path: Path) -> np.ndarray:
-        if self.channels_A == self.channels_B:
-            option = "data.channels_A and data.channels_B"
-            return read_image(path, self.channels_A, option=option)
-        option = "data.channels_A" if self.channels_A == 3 else "data.channels_B"
-        return read_image(path, 3, option=option)
-
 
 class UnpairedDataset(_RandomDataset):
     """Two unaligned folders of images, as in CycleGAN.
@@ -130,30 +119,27 @@ class UnpairedDataset(_RandomDataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path_a = self.paths_A[index % len(self.paths_A)]
+        source = self._random_source()
         if self.random_pairing:
-            path_b = self.paths_B[int(torch.randint(len(self.paths_B), (), generator=self.generator))]
+            path_b = self.paths_B[int(torch.randint(len(self.paths_B), (), generator=source))]
         else:
             path_b = self.paths_B[index % len(self.paths_B)]
         a = read_image(path_a, self.channels_A, option="data.channels_A")
         b = read_image(path_b, self.channels_B, option="data.channels_B")
-        a = _apply(self.transform_A, path_a, self.generator, image=a)["image"]
-        b = _apply(self.transform_B, path_b, self.generator, image=b)["image"]
+        a = _apply(self.transform_A, path_a, source, image=a)["image"]
+        b = _apply(self.transform_B, path_b, source, image=b)["image"]
         return {"A": to_tensor(a), "B": to_tensor(b), "A_path": str(path_a), "B_path": str(path_b)}
 
 
 class ImageFolderDataset(Dataset):
-    """A plain folder of images at their original sizes (for prediction)."""
+    """A plain folder of images at their original sizes and channel counts (for prediction)."""
 
-    def __init__(self, folder: str | os.PathLike, channels: int | None = None) -> None:
-        if channels is not None:
-            _check_channels(channels=channels)
+    def __init__(self, folder: str | os.PathLike) -> None:
         self.paths = list_images(folder)
-        self.channels = channels
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
-        image = read_image(path, self.channels, option="channels")
-        return {"image": to_tensor(image), "path": str(path)}
+        return {"image": to_tensor(read_image(path)), "path": str(path)}

@@ -286,18 +286,20 @@ _PHOTOS = (
 
 
 def _load_photos() -> list[Array]:
+    """The photographs, all of them: the cache key does not record which loaded, so a missing one
+    is an error rather than a silently different dataset."""
     photos = []
     for name in _PHOTOS:
         try:
             image = getattr(skimage.data, name)()
-        except Exception:  # any loader may need an optional package or a download
-            continue
+        except Exception as error:  # a loader may need an optional package or a download
+            raise RuntimeError(
+                f"scikit-image photograph {name!r} could not be loaded ({error}); the edges2photos "
+                "demo needs scikit-image's bundled photographs (pip install 'scikit-image>=0.22')"
+            ) from error
         if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
             image = image[0]
-        if image.ndim == 3 and image.shape[2] == 3:
-            photos.append(image)
-    if not photos:
-        raise RuntimeError(f"none of the scikit-image photographs {_PHOTOS} could be loaded")
+        photos.append(image)
     return photos
 
 

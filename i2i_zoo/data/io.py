@@ -49,8 +49,8 @@ def read_image(
     """Read an image file as a float32 HWC array in [0, 1] with 1 or 3 channels (RGB).
 
     8-bit images are divided by 255, 16-bit ones by 65535, float ones clipped; an alpha channel
-    is dropped. With ``channels`` set, a file with another channel count raises
-    :class:`ImageReadError`; ``option`` names the setting that changes ``channels``.
+    is dropped. With ``channels`` set, the image is converted where no information is lost (see
+    :func:`match_channels`); ``option`` names the setting that changes ``channels``.
     """
     path = Path(path)
     try:
@@ -64,13 +64,24 @@ def read_image(
     if image.ndim == 2:
         image = image[:, :, None]
     image = _to_rgb(image, path)
-    if channels is not None and image.shape[2] != channels:
-        hint = f"; set {option} to {image.shape[2]}" if option else ""
-        raise ImageReadError(
-            f"{path} has {image.shape[2]} channel(s), expected {channels}{hint} "
-            "or convert the file"
-        )
-    return image
+    return image if channels is None else match_channels(image, channels, path, option)
+
+
+def match_channels(image: np.ndarray, channels: int, path: Path, option: str | None = None) -> np.ndarray:
+    """Give an HWC image ``channels`` channels where that loses nothing: gray becomes RGB by
+    repetition (as the original code's ``convert('RGB')``), and RGB whose channels are all equal
+    becomes gray. A colour image where gray is expected raises :class:`ImageReadError`."""
+    found = image.shape[2]
+    if found == channels:
+        return image
+    if found == 1:
+        return np.repeat(image, channels, axis=2)
+    if channels == 1 and np.array_equal(image[:, :, :1].repeat(found, axis=2), image):
+        return np.ascontiguousarray(image[:, :, :1])
+    hint = f"; set {option} to {found}" if option else ""
+    raise ImageReadError(
+        f"{path} has {found} colour channels, expected {channels}{hint} or convert the file to gray"
+    )
 
 
 def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
@@ -84,10 +95,10 @@ def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _to_rgb(image: np.ndarray, path: Path) -> np.ndarray:
-    """Map OpenCV's BGR(A) / gray(+alpha) channel order to RGB / gray, dropping alpha."""
+    """Map OpenCV's BGR(A) channel order to RGB, dropping alpha (OpenCV reads gray+alpha as BGRA)."""
     n = image.shape[2]
-    if n in (1, 2):
-        return np.ascontiguousarray(image[:, :, :1])
+    if n == 1:
+        return image
     if n in (3, 4):
         return np.ascontiguousarray(image[:, :, 2::-1])
     raise ImageReadError(f"{path} has {n} channels; only gray, RGB and RGBA are supported")
@@ -109,12 +120,12 @@ def write_image(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> No
         raise ValueError(f"cannot write {path}: use one of {', '.join(WRITE_EXTENSIONS)}")
     if isinstance(image, torch.Tensor):
         if image.ndim != 3:
-            raise ValueError(f"expected a CHW tensor, got shape {tuple(image.shape)}")
+            raise ValueError(f"cannot write {path}: expected a CHW tensor, got shape {tuple(image.shape)}")
         array = ((image.detach().float().cpu() + 1.0) / 2.0).permute(1, 2, 0).numpy()
     else:
         array = image if image.ndim == 3 else image[:, :, None]
     if array.shape[2] not in (1, 3):
-        raise ValueError(f"expected 1 or 3 channels, got {array.shape[2]}")
+        raise ValueError(f"cannot write {path}: expected 1 or 3 channels, got {array.shape[2]}")
     pixels = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
     pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels[:, :, ::-1]
     ok, encoded = cv2.imencode(path.suffix, np.ascontiguousarray(pixels))

@@ -22,18 +22,22 @@ def build_transform(
     and may have different channel counts. ``preprocess`` is one of ``resize_and_crop`` (resize
     to ``load_size`` squared, random ``crop_size`` crop), ``crop`` (random crop only),
     ``resize`` (resize to ``crop_size`` squared) or ``none``. Training adds a horizontal flip when
-    ``flip``; evaluation (``train=False``) only resizes to ``crop_size``, unless ``none``.
+    ``flip``. Evaluation (``train=False``) is deterministic: it resizes to ``crop_size``
+    (``resize_and_crop``, ``resize``; the original tests with load size = crop size), takes the
+    centre ``crop_size`` crop at native scale (``crop``), or leaves the image as it is (``none``).
     """
     if preprocess not in PREPROCESS_MODES:
-        raise ValueError(f"preprocess={preprocess!r} is unknown; use one of {PREPROCESS_MODES}")
+        raise ValueError(f"data.preprocess={preprocess!r} is unknown; use one of {PREPROCESS_MODES}")
     if crop_size > load_size and preprocess == "resize_and_crop":
-        raise ValueError(f"crop_size={crop_size} must not exceed load_size={load_size}")
+        raise ValueError(f"data.crop_size={crop_size} must not exceed data.load_size={load_size}")
     if crop_size < 1 or load_size < 1:
-        raise ValueError(f"crop_size={crop_size} and load_size={load_size} must be positive")
+        raise ValueError(f"data.crop_size={crop_size} and data.load_size={load_size} must be positive")
 
     steps: list[A.BasicTransform] = []
     if not train:
-        if preprocess != "none":
+        if preprocess == "crop":
+            steps.append(A.CenterCrop(crop_size, crop_size))
+        elif preprocess != "none":
             steps.append(_resize(crop_size))
     else:
         if preprocess == "resize_and_crop":
@@ -48,8 +52,8 @@ def build_transform(
 
 
 def _resize(size: int) -> A.Resize:
-    # Area interpolation when shrinking avoids aliasing; linear when enlarging.
-    return A.Resize(size, size, interpolation=cv2.INTER_LINEAR, area_for_downscale="image")
+    # Bicubic as the original (PIL BICUBIC); area when shrinking, which, like PIL, avoids aliasing.
+    return A.Resize(size, size, interpolation=cv2.INTER_CUBIC, area_for_downscale="image")
 
 
 def seed_from_torch(transform: A.Compose, generator: torch.Generator | None = None) -> None:

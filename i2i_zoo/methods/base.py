@@ -199,6 +199,21 @@ def train_mode_without_stat_updates(module: nn.Module) -> Iterator[None]:
             m.training = flag
 
 
+@contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """No parameter gradients for `modules` inside the block (e.g. the discriminator while the
+    generator's adversarial term is computed); gradients still flow through them to inputs."""
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
 def translate_any_size(fn, images: Tensor, multiple: int) -> Tensor:
     """Pad to a multiple of `multiple` (reflect where the image is large enough), translate,
     crop back to the input size."""

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from i2i_zoo.losses import GANLoss
-from i2i_zoo.methods.base import I2IMethod, train_mode_without_stat_updates
+from i2i_zoo.methods.base import I2IMethod, frozen, train_mode_without_stat_updates
 from i2i_zoo.nets import PatchGANDiscriminator, UnetGenerator, init_weights
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -102,6 +102,13 @@ class Pix2Pix(I2IMethod):
 
     def _source_target(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         real_a, real_b = self.require(batch, "A", "B")
+        height, width = real_a.shape[-2:]
+        if height % self.size_multiple or width % self.size_multiple:
+            raise ValueError(
+                f"{height}x{width} images do not fit the U-Net (model.num_downs={self.hparams.num_downs} "
+                f"needs sides that are multiples of {self.size_multiple}): set data.crop_size, or "
+                "data.preprocess to one that crops or resizes"
+            )
         return (real_a, real_b) if self.direction == "AtoB" else (real_b, real_a)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -115,7 +122,8 @@ class Pix2Pix(I2IMethod):
         self.optimize("D", loss_D, {"D_real": loss_D_real, "D_fake": loss_D_fake})
 
         # Generator: fool D, stay close to the target in L1.
-        loss_G_GAN = self.gan_loss.g(self.D(torch.cat([source, fake], 1)))
+        with frozen(self.D):
+            loss_G_GAN = self.gan_loss.g(self.D(torch.cat([source, fake], 1)))
         loss_G_L1 = F.l1_loss(fake, target) * self.lambda_L1
         self.optimize("G", loss_G_GAN + loss_G_L1, {"G_GAN": loss_G_GAN, "G_L1": loss_G_L1})
 

@@ -125,3 +125,85 @@ def test_fit_with_trainer(make_paired, val_split: str | None) -> None:
     stages = {stage for stage, _ in model.seen}
     assert stages == ({"train", "val"} if val_split else {"train"})
     assert all(shape[1:] == (1, 16, 16) for _, shape in model.seen)
+
+
+def _unpaired_demo(**overrides) -> UnpairedDataModule:
+    options = dict(root="demo:shapes", load_size=72, crop_size=64, batch_size=1, num_workers=0)
+    return UnpairedDataModule(**{**options, **overrides})
+
+
+def test_workers_draw_distinct_random_streams() -> None:
+    """Forked workers inherit a copy of the training generator; each must still draw its own
+    crops and random B partners (with 2 workers, consecutive batches come from different ones)."""
+    torch.manual_seed(0)
+    dm = _unpaired_demo(num_workers=2)
+    dm.setup("fit")
+    batches = [batch for _, batch in zip(range(8), dm.train_dataloader())]
+    for first, second in zip(batches[::2], batches[1::2]):
+        assert first["B_path"] != second["B_path"]
+        assert not torch.equal(first["A"], second["A"])
+
+
+class _StubStrategy:
+    root_device = torch.device("cpu")
+
+    def __init__(self, states: list[torch.Tensor]):
+        self.states = states
+
+    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        return torch.stack(self.states)
+
+
+class _StubTrainer:
+    def __init__(self, rank: int, world_size: int, strategy=None):
+        self.global_rank, self.world_size, self.strategy = rank, world_size, strategy
+
+
+def _b_picks(dm: UnpairedDataModule, n: int = 6) -> list[str]:
+    return [batch["B_path"][0] for _, batch in zip(range(n), dm.train_dataloader())]
+
+
+def test_ranks_draw_distinct_streams_and_a_checkpoint_holds_them_all() -> None:
+    modules = []
+    for rank in (0, 1):
+        torch.manual_seed(0)  # seed_everything gives every rank the same seed
+        dm = _unpaired_demo()
+        dm.trainer = _StubTrainer(rank, 2)
+        dm.setup("fit")
+        modules.append(dm)
+    states = [dm._train_generator.get_state() for dm in modules]
+    for dm in modules:
+        dm.trainer.strategy = _StubStrategy(states)
+    saved = modules[0].state_dict()["train_generators"]
+    assert saved.shape[0] == 2
+
+    expected = [_b_picks(dm) for dm in modules]
+    assert expected[0] != expected[1]
+    for rank in (0, 1):
+        torch.manual_seed(123)
+        resumed = _unpaired_demo()
+        resumed.trainer = _StubTrainer(rank, 2)
+        resumed.setup("fit")
+        resumed.load_state_dict({"train_generators": saved})
+        assert _b_picks(resumed) == expected[rank]
+
+
+def test_evaluation_never_draws_from_torchs_rng() -> None:
+    dm = _unpaired_demo(batch_size=4)
+    dm.setup("fit")
+    state = torch.get_rng_state()
+    for _ in dm.val_dataloader():
+        pass
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_unpaired_evaluation_splits_are_options(make_unpaired) -> None:
+    root = make_unpaired()
+    dm = UnpairedDataModule(str(root), val_split=None, **SMALL)
+    dm.setup("fit")
+    assert dm.val_dataloader() == []
+    dm = UnpairedDataModule(str(root), val_split="train", **SMALL)
+    dm.setup("validate")
+    assert len(dm.val_dataset) == 5  # trainA/trainB: max(3, 5)
+    with pytest.raises(FileNotFoundError, match=r"missingA.*data\.val_split"):
+        UnpairedDataModule(str(root), val_split="missing", **SMALL).setup("validate")

@@ -82,22 +82,25 @@ def test_aligned_odd_width_names_the_file(tmp_path: Path, write_rgb_file) -> Non
         AlignedDataset(tmp_path)[0]
 
 
-def test_aligned_channel_mismatch_names_file_and_option(tmp_path: Path, write_rgb_file) -> None:
-    write_rgb_file(tmp_path / "gray.png", np.zeros((6, 10), np.uint8))
-    with pytest.raises(ImageReadError, match=r"gray\.png.*data\.channels_A"):
-        AlignedDataset(tmp_path)[0]
+def test_aligned_channels_convert_only_without_loss(tmp_path: Path, write_rgb_file) -> None:
+    write_rgb_file(tmp_path / "gray.png", np.full((6, 10), 51, np.uint8))
+    item = AlignedDataset(tmp_path)[0]  # gray serves 3 channels by repetition
+    assert item["A"].shape == item["B"].shape == (3, 6, 5)
+    assert torch.allclose(item["A"], torch.full((3, 6, 5), 51 / 255 * 2 - 1))
     item = AlignedDataset(tmp_path, channels_A=1, channels_B=1)[0]
     assert item["A"].shape == item["B"].shape == (1, 6, 5)
 
 
-def test_aligned_mixed_channels_uses_luma(tmp_path: Path, write_rgb_file) -> None:
+def test_aligned_mixed_channels_take_a_gray_half_and_reject_a_colour_one(tmp_path: Path, write_rgb_file) -> None:
     ab = np.zeros((4, 8, 3), np.uint8)
-    ab[:, :4] = (255, 0, 0)  # red A half
+    ab[:, :4] = (90, 90, 90)  # gray A half stored as RGB
     ab[:, 4:] = (0, 0, 255)
     write_rgb_file(tmp_path / "x.png", ab)
     item = AlignedDataset(tmp_path, channels_A=1, channels_B=3)[0]
     assert item["A"].shape == (1, 4, 4) and item["B"].shape == (3, 4, 4)
-    assert item["A"][0, 0, 0].item() == pytest.approx(0.299 * 2 - 1, abs=1e-6)
+    assert item["A"][0, 0, 0].item() == pytest.approx(90 / 255 * 2 - 1, abs=1e-6)
+    with pytest.raises(ImageReadError, match=r"x\.png has 3 colour channels, expected 1; set data\.channels_B to 3"):
+        AlignedDataset(tmp_path, channels_A=3, channels_B=1)[0]
 
 
 def test_aligned_rejects_unsupported_channels(tmp_path: Path, write_rgb_file) -> None:
@@ -143,11 +146,12 @@ def test_unpaired_transforms_are_independent(tmp_path: Path, write_rgb_file) -> 
 
 
 def test_unpaired_channels(make_unpaired) -> None:
-    root = make_unpaired(channels_A=1)
-    item = UnpairedDataset(root / "testA", root / "testB", channels_A=1)[0]
-    assert item["A"].shape == (1, 20, 20) and item["B"].shape == (3, 20, 20)
-    with pytest.raises(ImageReadError, match=r"testA.*data\.channels_A"):
-        UnpairedDataset(root / "testA", root / "testB")[0]
+    root = make_unpaired(channels_B=1)
+    item = UnpairedDataset(root / "testA", root / "testB", channels_B=1)[0]
+    assert item["A"].shape == (3, 20, 20) and item["B"].shape == (1, 20, 20)
+    # Colour A images where gray is expected: an error naming the file and the option.
+    with pytest.raises(ImageReadError, match=r"testA.*expected 1; set data\.channels_A to 3"):
+        UnpairedDataset(root / "testA", root / "testB", channels_A=1, channels_B=1)[0]
 
 
 def test_image_folder_keeps_sizes(tmp_path: Path, write_rgb_file) -> None:
@@ -164,3 +168,9 @@ def test_image_smaller_than_crop_names_the_file(tmp_path: Path, write_rgb_file) 
     dataset = AlignedDataset(tmp_path, transform=build_transform(16, 16, False, True, "crop"))
     with pytest.raises(ValueError, match=r"small\.png"):
         dataset[0]
+
+
+def test_crop_mode_evaluates_on_the_centre_crop_at_native_scale() -> None:
+    image = np.arange(8 * 8, dtype=np.float32).reshape(8, 8, 1) / 64
+    out = build_transform(load_size=8, crop_size=4, flip=True, train=False, preprocess="crop")(image=image)["image"]
+    np.testing.assert_array_equal(out, image[2:6, 2:6])

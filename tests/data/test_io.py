@@ -105,13 +105,23 @@ def test_unicode_path(tmp_path: Path) -> None:
 
 
 def test_channel_mismatch_names_file_counts_and_option(tmp_path: Path) -> None:
-    path = _write(tmp_path / "gray.png", np.zeros((4, 4), np.uint8))
+    colour = np.zeros((4, 4, 3), np.uint8)
+    colour[..., 0] = 200
+    path = _write(tmp_path / "colour.png", colour)
     with pytest.raises(ImageReadError) as info:
-        read_image(path, channels=3, option="data.channels_A")
+        read_image(path, channels=1, option="data.channels_A")
     message = str(info.value)
     assert str(path) in message and "data.channels_A" in message
-    assert "has 1 channel" in message and "expected 3" in message
-    assert read_image(path, channels=1).shape == (4, 4, 1)
+    assert "has 3 colour channels" in message and "expected 1" in message
+
+
+def test_lossless_channel_conversions(tmp_path: Path) -> None:
+    gray = _write(tmp_path / "gray.png", np.full((4, 4), 100, np.uint8))
+    assert read_image(gray, channels=1).shape == (4, 4, 1)
+    rgb = read_image(gray, channels=3)
+    assert rgb.shape == (4, 4, 3) and np.allclose(rgb, 100 / 255)
+    gray_as_rgb = _write(tmp_path / "gray_rgb.png", np.full((4, 4, 3), 100, np.uint8))
+    assert np.allclose(read_image(gray_as_rgb, channels=1), 100 / 255)
 
 
 def test_list_images_is_sorted_recursive_and_case_insensitive(tmp_path: Path) -> None:

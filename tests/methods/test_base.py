@@ -10,6 +10,7 @@ from i2i_zoo.methods.base import (
     LinearDecay,
     _get_rng_state,
     _set_rng_state,
+    frozen,
     train_mode_without_stat_updates,
     translate_any_size,
 )
@@ -65,3 +66,15 @@ def test_rng_state_round_trips_through_a_weights_only_checkpoint():
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
+
+
+def test_frozen_stops_parameter_gradients_but_not_input_gradients():
+    critic, other = nn.Linear(4, 1), nn.Linear(4, 4)
+    other.bias.requires_grad_(False)
+    x = torch.randn(3, 4, requires_grad=True)
+    with frozen(critic, other):
+        assert not any(p.requires_grad for p in [*critic.parameters(), *other.parameters()])
+        critic(x).sum().backward()
+    assert critic.weight.grad is None and x.grad is not None
+    # Flags are restored as they were, including a parameter that was frozen before.
+    assert critic.weight.requires_grad and other.weight.requires_grad and not other.bias.requires_grad

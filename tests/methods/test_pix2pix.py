@@ -105,3 +105,9 @@ def test_pix2pix_learns_on_the_demo_data(tmp_path):
     after = _val_l1(model, data)
     print(f"pix2pix demo: val L1 {before:.4f} -> {after:.4f}")
     assert after <= 0.7 * before
+
+
+def test_images_that_do_not_fit_the_unet_name_the_options():
+    model = Pix2Pix(**TINY)
+    with pytest.raises(ValueError, match=r"40x40 images .* multiples of 32.*data\.crop_size"):
+        model.training_step({"A": torch.zeros(1, 3, 40, 40), "B": torch.zeros(1, 3, 40, 40)}, 0)
