@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from i2i_zoo.callbacks import AtomicCheckpointIO
 from i2i_zoo.cli import expand_recipe_bases, run
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -75,6 +76,16 @@ def test_public_recipes_run_on_a_tiny_dataset_in_their_layout(recipe, monkeypatc
     assert cli.model.hparams.image_size == 32  # linked from data.crop_size
 
 
+def test_short_class_names_without_a_recipe(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    cli = run([
+        "fit", "--model", "Pix2Pix", "--data", "PairedDataModule", "--data.root", "demo:shapes",
+        "--data.load_size", "64", "--data.crop_size", "64", "--data.num_workers", "0",
+        "--model.ngf", "8", "--model.ndf", "8", "--model.num_downs", "6", "--trainer.fast_dev_run", "true", *QUIET,
+    ])
+    assert type(cli.model).__name__ == "Pix2Pix" and cli.model.hparams.image_size == 64
+
+
 def test_recipe_bases_expand_before_the_recipe(tmp_path):
     (tmp_path / "a.yaml").write_text("trainer: {max_epochs: 1}\n")
     (tmp_path / "sub").mkdir()
@@ -107,7 +118,12 @@ def test_fit_then_predict_writes_one_file_per_input_at_its_size(monkeypatch, tmp
     common = ["-c", str(RECIPES / "quickstart.yaml"), *QUIET, "--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--data.num_workers", "0"]
     cli = run(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"])
     checkpoint = Path(cli.trainer.checkpoint_callback.last_model_path)
+    assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
     assert checkpoint.is_file() and not list(checkpoint.parent.glob(".*.partial"))
+
+    for command, metric in (("validate", "val/l1"), ("test", "test/psnr")):
+        evaluated = run([command, *common, "--ckpt_path", str(checkpoint)])
+        assert metric in evaluated.trainer.callback_metrics
 
     inputs = tmp_path / "inputs"
     (inputs / "nested").mkdir(parents=True)
