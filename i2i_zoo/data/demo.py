@@ -8,9 +8,9 @@ file path with no download. Datasets (64x64 images; 400 train / 40 val / 40 test
   labels), B a rendered "photo" of the same scene. The class decides colour and texture type;
   texture phase and light direction are random per image, so an L1-only model blurs them.
 - ``edges2photos``: B is a random crop of a CC0 photograph shipped with scikit-image, A its
-  Canny edge map (black edges on white). Unpaired A files are 1-channel PNGs, while the paired
-  AB files are RGB with the edges copied into the three channels of the A half, so set
-  ``channels_A: 1`` for the unpaired layout and ``channels_A: 3`` for the paired one.
+  Canny edge map (black edges on white). Unpaired A files are 1-channel PNGs; the paired AB
+  files are RGB with the edges copied into the three channels of the A half, which the
+  datamodules read as gray with ``channels_A: 1`` (or as RGB with 3) in either layout.
 
 Layouts: ``paired`` writes ``train/ val/ test/`` with side-by-side AB images (A left).
 ``unpaired`` writes ``trainA/ trainB/ testA/ testB/`` from the same pairs (its test split is

@@ -207,3 +207,13 @@ def test_unpaired_evaluation_splits_are_options(make_unpaired) -> None:
     assert len(dm.val_dataset) == 5  # trainA/trainB: max(3, 5)
     with pytest.raises(FileNotFoundError, match=r"missingA.*data\.val_split"):
         UnpairedDataModule(str(root), val_split="missing", **SMALL).setup("validate")
+
+
+@pytest.mark.parametrize("datamodule", [PairedDataModule, UnpairedDataModule])
+def test_edges2photos_reads_gray_edge_maps_in_both_layouts(datamodule) -> None:
+    dm = datamodule(root="demo:edges2photos", channels_A=1, load_size=64, crop_size=64, batch_size=2, num_workers=0)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["A"].shape == (2, 1, 64, 64) and batch["B"].shape == (2, 3, 64, 64)
+    # Edge maps are black on white: only the two extreme values (up to resampling at crop edges).
+    assert ((batch["A"] < -0.9) | (batch["A"] > 0.9)).float().mean() > 0.95
