@@ -52,6 +52,6 @@ class SampleGrid(Callback):
 def sample_grid(visuals: dict[str, torch.Tensor]) -> torch.Tensor:
     """One row per sample, one column per named visual; [-1, 1] images to a [0, 1] grid.
     Single-channel images are shown as gray RGB so they can share the grid with colour ones."""
-    columns = [v.detach().float().cpu().expand(-1, 3, -1, -1) if v.shape[1] == 1 else v.detach().float().cpu() for v in visuals.values()]
+    columns = [images.detach().float().cpu().expand(-1, 3, -1, -1) for images in visuals.values()]
     rows = torch.stack(columns, dim=1).flatten(0, 1)
     return make_grid((rows.clamp(-1, 1) + 1) / 2, nrow=len(columns), padding=2)
