@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LightningCLI
 import i2i_zoo.callbacks  # noqa: F401  (registers SampleGrid, PredictionWriter for short names)
 import i2i_zoo.data  # noqa: F401  (registers the datamodules for short names such as --data PairedDataModule)
 import i2i_zoo.methods  # noqa: F401  (registers the methods for short names such as --model Pix2Pix)
+import i2i_zoo.metrics  # noqa: F401  (registers ImageQualityMetrics)
 from i2i_zoo.methods.base import I2IMethod
 
 # Settings that follow from the data, set on the datamodule and copied to the model:

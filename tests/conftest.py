@@ -11,6 +11,8 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Demo datasets are generated once into a cache shared by test runs and xdist workers.
 os.environ.setdefault("I2I_ZOO_DEMO_DIR", str(Path(tempfile.gettempdir()) / "i2i_zoo_test_demo"))
+# Cached real-image features (metrics) go to a folder of this session, never to ~/.cache.
+os.environ["I2I_ZOO_CACHE"] = tempfile.mkdtemp(prefix="i2i_zoo_test_cache_")
 
 
 @pytest.fixture

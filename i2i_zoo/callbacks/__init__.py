@@ -3,6 +3,6 @@
 from i2i_zoo.callbacks.checkpoint_io import AtomicCheckpointIO
 from i2i_zoo.callbacks.console import PrintMetrics
 from i2i_zoo.callbacks.prediction_writer import PredictionWriter
-from i2i_zoo.callbacks.samples import SampleGrid
+from i2i_zoo.callbacks.samples import SampleGrid, sample_grid
 
-__all__ = ["AtomicCheckpointIO", "PrintMetrics", "PredictionWriter", "SampleGrid"]
+__all__ = ["AtomicCheckpointIO", "PrintMetrics", "PredictionWriter", "SampleGrid", "sample_grid"]

