@@ -4,7 +4,6 @@ validation and test, synced across processes through torchmetrics."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
