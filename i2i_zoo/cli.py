@@ -113,8 +113,24 @@ def demo_command(argv: list[str]) -> None:
     print(demo.ensure_demo(args.name, args.layout))
 
 
+def convert_command(argv: list[str]) -> None:
+    from i2i_zoo.convert.command import main as convert_main
+
+    convert_main(argv)
+
+
+def export_command(argv: list[str]) -> None:
+    from i2i_zoo.export import main as export_main
+
+    export_main(argv)
+
+
 # Subcommands that are not Trainer methods: name -> function taking the remaining arguments.
-TOOL_COMMANDS: dict[str, Callable[[list[str]], None]] = {"demo": demo_command}
+TOOL_COMMANDS: dict[str, Callable[[list[str]], None]] = {
+    "demo": demo_command,
+    "convert": convert_command,
+    "export": export_command,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,10 +28,12 @@ def _no_pytest_argv(monkeypatch):
 
 
 def _recipe_data(recipe: Path) -> dict:
-    """The recipe's data section merged over its bases."""
+    """The recipe's data section (class_path and init_args) merged over its bases."""
     merged: dict = {}
     for path in expand_recipe_bases(["-c", str(recipe)]):
-        merged.update((yaml.safe_load(Path(path.split("=", 1)[1]).read_text()) or {}).get("data", {}).get("init_args", {}))
+        data = (yaml.safe_load(Path(path.split("=", 1)[1]).read_text()) or {}).get("data", {})
+        merged.update(data.get("init_args", {}))
+        merged["class_path"] = data.get("class_path", merged.get("class_path"))
     return merged
 
 
@@ -62,14 +64,32 @@ def _write_paired_layout(root: Path, splits=("train", "val", "test"), size=32, n
             cv2.imwrite(str(root / split / f"{i}.jpg"), rng.integers(0, 256, (size, 2 * size, 3), dtype=np.uint8))
 
 
+def _write_unpaired_layout(root: Path, splits=("train", "test"), size=32, n=2):
+    rng = np.random.default_rng(0)
+    for split in splits:
+        for domain in "AB":
+            (root / f"{split}{domain}").mkdir(parents=True)
+            for i in range(n):
+                cv2.imwrite(str(root / f"{split}{domain}" / f"{i}.jpg"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+# Small networks for each method's recipes written for 256 px.
+TINY_BY_DATA = {
+    "PairedDataModule": TINY,
+    "UnpairedDataModule": ["--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--model.init_args.generator", "resnet_6blocks"],
+}
+
+
 @pytest.mark.parametrize("recipe", PUBLIC_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
 def test_public_recipes_run_on_a_tiny_dataset_in_their_layout(recipe, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     data = _recipe_data(recipe)
-    splits = {"train", data.get("val_split", "val"), data.get("test_split", "test")}
-    _write_paired_layout(tmp_path / data["root"], splits=sorted(splits))
+    if data["class_path"] == "UnpairedDataModule":
+        _write_unpaired_layout(tmp_path / data["root"], splits=sorted({"train", data.get("val_split", "test"), data.get("test_split", "test")}))
+    else:
+        _write_paired_layout(tmp_path / data["root"], splits=sorted({"train", data.get("val_split", "val"), data.get("test_split", "test")}))
     cli = run([
-        "fit", "-c", str(recipe), "--trainer.fast_dev_run", "true", *QUIET, *TINY,
+        "fit", "-c", str(recipe), "--trainer.fast_dev_run", "true", *QUIET, *TINY_BY_DATA[data["class_path"]],
         "--data.load_size", "32", "--data.crop_size", "32", "--data.num_workers", "0",
     ])
     assert cli.trainer.state.finished

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import ClassVar
 
@@ -215,6 +216,7 @@ class UnpairedDataModule(_FolderDataModule):
         random_pairing: bool = True,
         val_split: str | None = "test",
         test_split: str | None = "test",
+        pairs_file: str | None = None,
         predict_dir: str | None = None,
         pin_memory: bool = True,
     ) -> None:
@@ -233,6 +235,9 @@ class UnpairedDataModule(_FolderDataModule):
                 pair A ``i`` with B ``i % len(B)``.
             val_split: validation reads ``root/<val_split>A`` and ``<val_split>B``; null for none.
             test_split: testing reads ``root/<test_split>A`` and ``<test_split>B``; null for none.
+            pairs_file: a CSV (columns ``split,A,B``, paths relative to root; the demo datasets'
+                ``pairs.csv``) of hidden true pairs: validation and test batches then also hold
+                ``B_true`` and ``A_true``, the aligned counterparts, for paired metrics.
             predict_dir: folder of images to translate with ``predict``.
             pin_memory: pin batches in memory (only when CUDA is available).
         """
@@ -247,6 +252,18 @@ class UnpairedDataModule(_FolderDataModule):
         if stage == "test" and hp.test_split is not None:
             self.test_dataset = self._unpaired(root, hp.test_split, False, train=False)
 
+    def _true_pairs(self, root: Path, split: str) -> dict[Path, Path] | None:
+        if self.hparams.pairs_file is None:
+            return None
+        path = root / self.hparams.pairs_file
+        if not path.is_file():
+            raise FileNotFoundError(f"data.pairs_file: {path} does not exist (a CSV with columns split,A,B)")
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if rows and not {"split", "A", "B"} <= set(rows[0]):
+            raise ValueError(f"data.pairs_file: {path} needs the columns split,A,B; it has {sorted(rows[0])}")
+        return {root / row["A"]: root / row["B"] for row in rows if row["split"] == split}
+
     def _unpaired(
         self, root: Path, split: str, random_pairing: bool, train: bool
     ) -> UnpairedDataset:
@@ -257,4 +274,5 @@ class UnpairedDataModule(_FolderDataModule):
         return UnpairedDataset(
             *folders, hp.channels_A, hp.channels_B,
             self._transform(train), self._transform(train), random_pairing,
+            None if train else self._true_pairs(root, split),
         )

@@ -94,7 +94,9 @@ class UnpairedDataset(_RandomDataset):
 
     Its length is the larger folder's; item ``i`` takes A ``i % len(A)`` and a random B (drawn
     from torch's RNG) or, with ``random_pairing=False``, B ``i % len(B)``. A and B get
-    independent random transforms.
+    independent random transforms. With ``true_pairs`` (A path -> its true B path, known for
+    evaluation only) items also hold ``B_true`` (A's counterpart) and ``A_true`` (B's); use it
+    with deterministic transforms.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class UnpairedDataset(_RandomDataset):
         transform_A: A.Compose | None = None,
         transform_B: A.Compose | None = None,
         random_pairing: bool = True,
+        true_pairs: dict[Path, Path] | None = None,
     ) -> None:
         _check_channels(channels_A=channels_A, channels_B=channels_B)
         self.paths_A = list_images(folder_A, "a folder of domain A images")
@@ -113,6 +116,11 @@ class UnpairedDataset(_RandomDataset):
         self.channels_A, self.channels_B = channels_A, channels_B
         self.transform_A, self.transform_B = transform_A, transform_B
         self.random_pairing = random_pairing
+        self.true_B = true_pairs
+        self.true_A = {b: a for a, b in true_pairs.items()} if true_pairs else None
+        for path in self.paths_A if true_pairs else ():
+            if path not in true_pairs:
+                raise ValueError(f"{path} has no true pair in the pairs file (data.pairs_file)")
 
     def __len__(self) -> int:
         return max(len(self.paths_A), len(self.paths_B))
@@ -128,7 +136,14 @@ class UnpairedDataset(_RandomDataset):
         b = read_image(path_b, self.channels_B, option="data.channels_B")
         a = _apply(self.transform_A, path_a, source, image=a)["image"]
         b = _apply(self.transform_B, path_b, source, image=b)["image"]
-        return {"A": to_tensor(a), "B": to_tensor(b), "A_path": str(path_a), "B_path": str(path_b)}
+        item = {"A": to_tensor(a), "B": to_tensor(b), "A_path": str(path_a), "B_path": str(path_b)}
+        if self.true_B is not None:
+            # Evaluation only: the hidden counterpart of each image, transformed alike.
+            true_b = read_image(self.true_B[path_a], self.channels_B, option="data.channels_B")
+            true_a = read_image(self.true_A[path_b], self.channels_A, option="data.channels_A")
+            item["B_true"] = to_tensor(_apply(self.transform_B, path_a, source, image=true_b)["image"])
+            item["A_true"] = to_tensor(_apply(self.transform_A, path_b, source, image=true_a)["image"])
+        return item
 
 
 class ImageFolderDataset(Dataset):

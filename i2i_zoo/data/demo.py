@@ -11,6 +11,8 @@ file path with no download. Datasets (64x64 images; 400 train / 40 val / 40 test
   Canny edge map (black edges on white). Unpaired A files are 1-channel PNGs; the paired AB
   files are RGB with the edges copied into the three channels of the A half, which the
   datamodules read as gray with ``channels_A: 1`` (or as RGB with 3) in either layout.
+- ``recolor``: A is a ``shapes`` photo, B the same photo with its colour channels rotated
+  (R, G, B -> G, B, R): for unpaired methods, whose true mapping is the simplest one.
 
 Layouts: ``paired`` writes ``train/ val/ test/`` with side-by-side AB images (A left).
 ``unpaired`` writes ``trainA/ trainB/ testA/ testB/`` from the same pairs (its test split is
@@ -325,8 +327,22 @@ def _edges2photos(rng: np.random.Generator, n: int) -> tuple[Array, Array]:
     return np.where(edges, 0, 255).astype(np.uint8), crops
 
 
+# ---------------------------------------------------------------------------------------------
+# recolor: the shapes photos and the same photos with their colour channels rotated
+
+
+def _recolor(rng: np.random.Generator, n: int) -> tuple[Array, Array]:
+    """Photos (A) and the same photos with channels (R, G, B) -> (G, B, R) (B), ``(n, H, W, 3)``.
+
+    The true mapping is a fixed per-pixel colour transform, the simplest one between the two
+    distributions, so what an unpaired method learns can be scored against the hidden pairs."""
+    _, photos = _shapes(rng, n)
+    return photos, np.ascontiguousarray(photos[..., [1, 2, 0]])
+
+
 _GENERATORS: dict[str, Callable[[np.random.Generator, int], tuple[Array, Array]]] = {
     "shapes": _shapes,
     "edges2photos": _edges2photos,
+    "recolor": _recolor,
 }
 DEMO_DATASETS = tuple(_GENERATORS)

@@ -210,6 +210,11 @@ class I2IMethod(L.LightningModule):
         self.log_terms(distances, prefix=stage, batch_size=_batch_size(batch))
         return groups
 
+    def export_generator(self, **conditions: Any) -> nn.Module:
+        """The network that maps [-1, 1] images to translated ones for `conditions` (e.g. a
+        direction), for deployment (`i2i-zoo export`): what `translate` runs, as a plain module."""
+        raise NotImplementedError
+
     @property
     def size_multiple(self) -> int:
         """Image sides the generator accepts are multiples of this; predict pads to it."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from i2i_zoo.losses import GANLoss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen, train_mode_without_stat_updates
@@ -134,6 +134,11 @@ class Pix2Pix(I2IMethod):
         context = train_mode_without_stat_updates(self.G) if self.inference_mode == "train" else nullcontext()
         with context:
             return self.G(images)
+
+    def export_generator(self) -> nn.Module:
+        """`G`. Exported in eval mode (dropout off, batch norm on its running statistics), so an
+        exported model is deterministic, as `inference_mode: eval`."""
+        return self.G
 
     def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
         source, target = self._source_target(batch)

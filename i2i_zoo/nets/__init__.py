@@ -1,15 +1,18 @@
 """Networks as plain nn.Modules: generators, discriminators and the layers they share."""
+from i2i_zoo.nets.generators import GENERATORS, build_generator
 from i2i_zoo.nets.layers import conv_bias, get_norm_layer, init_weights
 from i2i_zoo.nets.patchgan import PatchGANDiscriminator
 from i2i_zoo.nets.resnet_generator import ResnetBlock, ResnetGenerator
 from i2i_zoo.nets.unet import UnetGenerator, UnetSkipBlock
 
 __all__ = [
+    "GENERATORS",
     "PatchGANDiscriminator",
     "ResnetBlock",
     "ResnetGenerator",
     "UnetGenerator",
     "UnetSkipBlock",
+    "build_generator",
     "conv_bias",
     "get_norm_layer",
     "init_weights",

@@ -1,0 +1,53 @@
+"""Lightning checkpoints of models that were not trained here (imported weights)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning
+import torch
+
+from i2i_zoo.callbacks import AtomicCheckpointIO
+from i2i_zoo.methods import CycleGAN, I2IMethod, Pix2Pix
+
+# Methods a checkpoint may name; never a class path imported from the file.
+_METHODS = {cls.__name__: cls for cls in (Pix2Pix, CycleGAN)}
+
+
+def save_checkpoint(model: I2IMethod, path: str | os.PathLike) -> Path:
+    """Write `model` as a weights-only Lightning checkpoint (no optimizer state: it serves
+    `i2i-zoo predict/validate/test --ckpt_path` and `<Method>.load_from_checkpoint`, not a resume),
+    atomically."""
+    cls = type(model)
+    checkpoint = {
+        "epoch": 0,
+        "global_step": 0,
+        "pytorch-lightning_version": lightning.__version__,
+        "state_dict": model.state_dict(),
+        # As LightningCLI stores them: it rebuilds the model from these, with no --model argument.
+        "hyper_parameters": {
+            "_class_path": f"{cls.__module__}.{cls.__name__}",
+            **model.hparams,
+            "_instantiator": "lightning.pytorch.cli.instantiate_module",
+        },
+    }
+    path = Path(path).expanduser()
+    AtomicCheckpointIO().save_checkpoint(checkpoint, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> I2IMethod:
+    """The Pix2Pix or CycleGAN in a Lightning checkpoint (trained here or converted), on the CPU."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; expected a Lightning checkpoint (.ckpt) of Pix2Pix or CycleGAN")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load fails in many ways on a file that is not a checkpoint
+        raise ValueError(f"{path} is not a readable Lightning checkpoint: {error}") from error
+    hparams = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
+    name = str(hparams.get("_class_path", "")).rpartition(".")[2]
+    if name not in _METHODS:
+        raise ValueError(f"{path} holds a model of class {hparams.get('_class_path')!r}; expected one of {', '.join(_METHODS)}")
+    return _METHODS[name].load_from_checkpoint(path, map_location="cpu")

@@ -1,0 +1,81 @@
+"""`i2i-zoo convert`: network files of the original pix2pix/CycleGAN code to an i2i-zoo
+checkpoint (for `i2i-zoo predict --ckpt_path`), and back."""
+
+from __future__ import annotations
+
+import argparse
+
+from i2i_zoo.convert.checkpoint import load_checkpoint, save_checkpoint
+from i2i_zoo.convert.original import load_original_cyclegan, load_original_pix2pix, save_original
+from i2i_zoo.methods.pix2pix import DIRECTIONS, INFERENCE_MODES
+
+# The arguments read off the files, printed so the user sees what was inferred.
+_SHOWN = ("generator", "num_downs", "ngf", "norm", "use_dropout", "ndf", "n_layers_D", "channels_A", "channels_B", "direction")
+
+EXAMPLES = """examples:
+  i2i-zoo convert pix2pix --G facades_label2photo/latest_net_G.pth --direction BtoA --output facades.ckpt
+  i2i-zoo convert cyclegan --G_A horse2zebra/latest_net_G.pth --output horse2zebra.ckpt
+  i2i-zoo convert cyclegan --G_A 200_net_G_A.pth --G_B 200_net_G_B.pth --D_A 200_net_D_A.pth --D_B 200_net_D_B.pth --output run.ckpt
+  i2i-zoo convert to-original --ckpt_path last.ckpt --output_dir checkpoints/my_run
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="i2i-zoo convert", description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    methods = parser.add_subparsers(dest="method", required=True)
+
+    pix2pix = methods.add_parser("pix2pix", help="<epoch>_net_G.pth [+ _net_D.pth] -> a Pix2Pix checkpoint")
+    pix2pix.add_argument("--G", required=True, help="the original's generator file, e.g. latest_net_G.pth")
+    pix2pix.add_argument("--D", help="its discriminator file (optional; absent, D keeps its initialisation)")
+    pix2pix.add_argument(
+        "--direction", choices=DIRECTIONS, default="AtoB",
+        help="the --direction the model was trained with: BtoA makes G translate the dataset's B to A (default AtoB)",
+    )
+    pix2pix.add_argument(
+        "--inference_mode", choices=INFERENCE_MODES, default="train",
+        help="train (default): dropout and batch statistics at test time, as the original tests; eval: deterministic",
+    )
+    pix2pix.add_argument("--no_dropout", action="store_true", help="the model was trained with --no_dropout (the file does not say)")
+    pix2pix.add_argument("--output", required=True, help="the checkpoint to write (.ckpt)")
+
+    cyclegan = methods.add_parser(
+        "cyclegan", help="<epoch>_net_G_A.pth, _net_G_B.pth [+ _net_D_A.pth, _net_D_B.pth] -> a CycleGAN checkpoint"
+    )
+    cyclegan.add_argument("--G_A", help="the original's G_A (A -> B), e.g. latest_net_G_A.pth, or a published latest_net_G.pth")
+    cyclegan.add_argument("--G_B", help="its G_B (B -> A); one generator is enough, the other then stays untrained")
+    cyclegan.add_argument("--D_A", help="its D_A (judges B images; our D_B), optional")
+    cyclegan.add_argument("--D_B", help="its D_B (judges A images; our D_A), optional")
+    cyclegan.add_argument(
+        "--direction", choices=DIRECTIONS,
+        help="the direction predict translates (default: AtoB, or BtoA when only --G_B is given)",
+    )
+    cyclegan.add_argument("--output", required=True, help="the checkpoint to write (.ckpt)")
+
+    back = methods.add_parser("to-original", help="an i2i-zoo Pix2Pix/CycleGAN checkpoint -> the original's <epoch>_net_*.pth")
+    back.add_argument("--ckpt_path", required=True, help="a Lightning checkpoint of Pix2Pix or CycleGAN")
+    back.add_argument("--output_dir", required=True, help="the folder for the .pth files (the original's checkpoints/<name>/)")
+    back.add_argument("--epoch", default="latest", help="file name prefix, the original's --epoch (default latest)")
+    return parser
+
+
+def main(argv: list[str]) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.method == "to-original":
+        for path in save_original(load_checkpoint(args.ckpt_path), args.output_dir, args.epoch):
+            print(path)
+        return
+    if args.method == "pix2pix":
+        model = load_original_pix2pix(
+            args.G, args.D, direction=args.direction, inference_mode=args.inference_mode, use_dropout=not args.no_dropout
+        )
+    else:
+        if args.G_A is None and args.G_B is None:
+            parser.error("convert cyclegan needs --G_A or --G_B (or both)")
+        overrides = {} if args.direction is None else {"direction": args.direction}
+        model = load_original_cyclegan(args.G_A, args.G_B, args.D_A, args.D_B, **overrides)
+    path = save_checkpoint(model, args.output)
+    shown = ", ".join(f"{key}={model.hparams[key]}" for key in _SHOWN if key in model.hparams)
+    print(f"{path}: {type(model).__name__}({shown})")

@@ -1,0 +1,43 @@
+"""The history of generated images that CycleGAN's discriminators learn from (Shrivastava et al.,
+2017): training D on older fakes too damps the oscillation between G and D."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class ImagePool:
+    """Holds up to `size` generated images. `query(images)` returns, per image: while the pool is
+    filling, the image itself (and stores it); once full, with probability 0.5 a stored image
+    (replaced by the new one), else the new image. Randomness comes from torch's RNG, which
+    checkpoints restore. `size` 0 returns the images unchanged."""
+
+    def __init__(self, size: int = 50):
+        if size < 0:
+            raise ValueError(f"pool_size={size} must be at least 0")
+        self.size = size
+        self.images: list[Tensor] = []
+
+    def query(self, images: Tensor) -> Tensor:
+        if self.size == 0:
+            return images
+        chosen = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                chosen.append(image)
+            elif torch.rand(()) < 0.5:
+                index = int(torch.randint(self.size, ()))
+                chosen.append(self.images[index].to(image.device))  # restored pools load on the CPU
+                self.images[index] = image.clone()
+            else:
+                chosen.append(image)
+        return torch.stack(chosen)
+
+    def state_dict(self) -> dict[str, Tensor | int]:
+        return {"size": self.size, "images": torch.stack(self.images).cpu() if self.images else torch.empty(0)}
+
+    def load_state_dict(self, state: dict[str, Tensor | int]) -> None:
+        self.size = int(state["size"])
+        self.images = list(state["images"])
