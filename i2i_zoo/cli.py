@@ -41,7 +41,9 @@ class I2IZooCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        link_data_to_model(config)
+        # predict translates whatever folder it is given: the data's crop settings do not apply.
+        if self.subcommand != "predict":
+            link_data_to_model(config)
 
 
 def expand_recipe_bases(argv: list[str]) -> list[str]:
@@ -138,11 +140,34 @@ def main(argv: list[str] | None = None) -> None:
     run(sys.argv[1:] if argv is None else argv)
 
 
+def classes_from_checkpoint(argv: list[str]) -> list[str]:
+    """For `validate`/`test`/`predict` with `--ckpt_path` and no recipe: the model's class (and the
+    datamodule's, else PairedDataModule for predicting a folder) from the checkpoint, so a
+    checkpoint alone is enough (`i2i-zoo predict --ckpt_path x.ckpt --data.predict_dir imgs/`)."""
+    if not argv or argv[0] not in ("validate", "test", "predict"):
+        return argv
+    given = {a.split("=", 1)[0] for a in argv}
+    path = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--ckpt_path"), None)
+    path = path or next((a.split("=", 1)[1] for a in argv if a.startswith("--ckpt_path=")), None)
+    if path is None or given & {"-c", "--config", "--model"} or not Path(path).is_file():
+        return argv
+    import torch
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    model_class = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    if model_class is None:
+        return argv
+    data_class = checkpoint.get("datamodule_hyper_parameters", {}).get("_class_path", "i2i_zoo.data.PairedDataModule")
+    injected = [f"--model={model_class}"] + ([] if "--data" in given else [f"--data={data_class}"])
+    return [argv[0], *injected, *argv[1:]]
+
+
 def run(argv: list[str]) -> LightningCLI | None:
     """Run one command; returns the LightningCLI (its trainer, model, datamodule) for Trainer commands."""
     if argv and argv[0] in TOOL_COMMANDS:
         TOOL_COMMANDS[argv[0]](argv[1:])
         return None
+    argv = classes_from_checkpoint(argv)
     return I2IZooCLI(
         I2IMethod,
         LightningDataModule,

@@ -161,6 +161,12 @@ def test_fit_then_predict_writes_one_file_per_input_at_its_size(monkeypatch, tmp
     ])
     written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.*"))
     assert written == ["a.png", "c.png", "nested/b.jpg"]
+    # The checkpoint alone names the model and datamodule classes: no recipe, no data.root.
+    run([
+        "predict", "--ckpt_path", str(checkpoint), "--data.predict_dir", str(inputs), "--data.num_workers", "0", *QUIET,
+        "--trainer.callbacks+=PredictionWriter", "--trainer.callbacks.output_dir", str(tmp_path / "out2"),
+    ])
+    assert sorted(str(p.relative_to(tmp_path / "out2")) for p in (tmp_path / "out2").rglob("*.*")) == written
     for name, size in sizes.items():
         out = tmp_path / "out" / name.replace(".bmp", ".png")
         assert cv2.imread(str(out)).shape[:2] == size

@@ -28,6 +28,7 @@ class _FolderDataModule(L.LightningDataModule):
     """
 
     layout: ClassVar[str]
+    _layout_hint: ClassVar[str]
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,11 +53,16 @@ class _FolderDataModule(L.LightningDataModule):
         # Generates a "demo:<name>" dataset once, on one process, before setup runs on all.
         from i2i_zoo.data.demo import resolve_root
 
-        resolve_root(self.hparams.root, self.layout)
+        if self.hparams.root is not None:
+            resolve_root(self.hparams.root, self.layout)
 
     def setup(self, stage: str | None = None) -> None:
         from i2i_zoo.data.demo import resolve_root
 
+        if self.hparams.root is None:
+            if stage == "predict":  # predict reads data.predict_dir only
+                return
+            raise ValueError(f"data.root is required for {stage or 'fit and test'}: the dataset folder {self._layout_hint} or demo:<name>")
         root = resolve_root(self.hparams.root, self.layout)
         for name in ("fit", "test") if stage is None else (stage,):
             self._build(name, root)
@@ -140,10 +146,11 @@ class PairedDataModule(_FolderDataModule):
     holding side-by-side AB images (A left half, B right half)."""
 
     layout = "paired"
+    _layout_hint = _PAIRED
 
     def __init__(
         self,
-        root: str,
+        root: str | None = None,
         channels_A: int = 3,
         channels_B: int = 3,
         load_size: int = 286,
@@ -159,7 +166,8 @@ class PairedDataModule(_FolderDataModule):
     ) -> None:
         """
         Args:
-            root: dataset folder, or ``demo:<name>`` for a generated demo dataset.
+            root: dataset folder, or ``demo:<name>`` for a generated demo dataset (not needed
+                for ``predict``, which reads ``predict_dir``).
             channels_A: channels of the A images (1 or 3).
             channels_B: channels of the B images (1 or 3).
             load_size: training images are resized to this square size before cropping.
@@ -201,10 +209,11 @@ class UnpairedDataModule(_FolderDataModule):
     original layout has no validation split, so both default to ``test``)."""
 
     layout = "unpaired"
+    _layout_hint = _UNPAIRED
 
     def __init__(
         self,
-        root: str,
+        root: str | None = None,
         channels_A: int = 3,
         channels_B: int = 3,
         load_size: int = 286,
@@ -222,7 +231,8 @@ class UnpairedDataModule(_FolderDataModule):
     ) -> None:
         """
         Args:
-            root: dataset folder, or ``demo:<name>`` for a generated demo dataset.
+            root: dataset folder, or ``demo:<name>`` for a generated demo dataset (not needed
+                for ``predict``, which reads ``predict_dir``).
             channels_A: channels of the domain A images (1 or 3).
             channels_B: channels of the domain B images (1 or 3).
             load_size: training images are resized to this square size before cropping.

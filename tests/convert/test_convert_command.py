@@ -41,11 +41,10 @@ def _image_folder(folder: Path) -> Path:
     return folder
 
 
-def _predict(checkpoint: Path, model: str, data: str, inputs: Path, output: Path) -> None:
-    # predict needs --model (any method: the checkpoint's class replaces it) and data.root (unused by predict).
+def _predict(checkpoint: Path, inputs: Path, output: Path) -> None:
+    # The checkpoint alone: the model's class comes from it, predict needs no data.root.
     run([
-        "predict", "--model", model, "--ckpt_path", str(checkpoint), "--data", data, "--data.root", str(inputs),
-        "--data.predict_dir", str(inputs), "--data.num_workers", "0", *QUIET,
+        "predict", "--ckpt_path", str(checkpoint), "--data.predict_dir", str(inputs), "--data.num_workers", "0", *QUIET,
         "--trainer.callbacks+=PredictionWriter", "--trainer.callbacks.output_dir", str(output),
     ])
 
@@ -64,7 +63,7 @@ def test_converted_pix2pix_translates_a_folder_with_predict(tmp_path, capsys):
     assert not list(tmp_path.glob(".*.partial"))
 
     inputs = _image_folder(tmp_path / "inputs")
-    _predict(checkpoint, "Pix2Pix", "PairedDataModule", inputs, tmp_path / "out")
+    _predict(checkpoint, inputs, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
     expected = _expected(load_original_generator(g), inputs / "a.png", tmp_path / "expected.png")
     assert np.abs(cv2.imread(str(tmp_path / "out" / "a.png")).astype(int) - expected).max() <= 1
@@ -82,7 +81,7 @@ def test_converted_single_generator_cyclegan_predicts_its_direction(tmp_path):
     assert model.hparams.direction == "BtoA" and model.hparams.generator == "resnet_6blocks"
 
     inputs = _image_folder(tmp_path / "inputs")
-    _predict(checkpoint, "CycleGAN", "UnpairedDataModule", inputs, tmp_path / "out")
+    _predict(checkpoint, inputs, tmp_path / "out")
     expected = _expected(load_original_generator(g), inputs / "a.png", tmp_path / "expected.png")
     assert np.abs(cv2.imread(str(tmp_path / "out" / "a.png")).astype(int) - expected).max() <= 1
 

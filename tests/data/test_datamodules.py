@@ -217,3 +217,12 @@ def test_edges2photos_reads_gray_edge_maps_in_both_layouts(datamodule) -> None:
     assert batch["A"].shape == (2, 1, 64, 64) and batch["B"].shape == (2, 3, 64, 64)
     # Edge maps are black on white: only the two extreme values (up to resampling at crop edges).
     assert ((batch["A"] < -0.9) | (batch["A"] > 0.9)).float().mean() > 0.95
+
+
+def test_root_is_needed_for_everything_but_predict():
+    from i2i_zoo.data import PairedDataModule
+
+    module = PairedDataModule(num_workers=0)
+    module.setup("predict")  # predict reads data.predict_dir only
+    with pytest.raises(ValueError, match="data.root is required for fit"):
+        module.setup("fit")
