@@ -19,6 +19,7 @@ import i2i_zoo.callbacks  # noqa: F401  (registers SampleGrid, PredictionWriter 
 import i2i_zoo.data  # noqa: F401  (registers the datamodules for short names such as --data PairedDataModule)
 import i2i_zoo.methods  # noqa: F401  (registers the methods for short names such as --model Pix2Pix)
 import i2i_zoo.metrics  # noqa: F401  (registers ImageQualityMetrics)
+from i2i_zoo.callbacks import read_checkpoint
 from i2i_zoo.methods.base import I2IMethod
 
 # Settings that follow from the data, set on the datamodule and copied to the model:
@@ -149,11 +150,9 @@ def classes_from_checkpoint(argv: list[str]) -> list[str]:
     given = {a.split("=", 1)[0] for a in argv}
     path = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--ckpt_path"), None)
     path = path or next((a.split("=", 1)[1] for a in argv if a.startswith("--ckpt_path=")), None)
-    if path is None or given & {"-c", "--config", "--model"} or not Path(path).is_file():
+    if path is None or given & {"-c", "--config", "--model"}:
         return argv
-    import torch
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    checkpoint = read_checkpoint(path)
     model_class = checkpoint.get("hyper_parameters", {}).get("_class_path")
     if model_class is None:
         return argv

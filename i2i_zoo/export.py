@@ -17,7 +17,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import yaml
 from torch import Tensor, nn
 from torch.export import Dim
 
+from i2i_zoo.callbacks import read_checkpoint
 from i2i_zoo.methods.base import I2IMethod
 
 FORMATS = ("onnx", "pt2")
@@ -154,16 +154,8 @@ def load_method(checkpoint: str | os.PathLike, model_class: str | type[I2IMethod
     writes; a checkpoint of a model built in Python has none and needs `model_class`.
     """
     path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} (--ckpt) does not exist")
+    stored = read_checkpoint(path, "--ckpt")
     if model_class is None:
-        try:
-            # mmap: only the hyperparameters are read here, not the weights.
-            stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except (RuntimeError, pickle.UnpicklingError) as error:
-            raise ValueError(f"cannot read checkpoint {path} (--ckpt): {error}") from error
-        if "state_dict" not in stored:
-            raise ValueError(f"{path} (--ckpt) is not a Lightning checkpoint: it has no state_dict")
         model_class = stored.get("hyper_parameters", {}).get("_class_path")
         if model_class is None:
             raise ValueError(

@@ -1,8 +1,8 @@
 """Training-time helpers: sample grids, prediction writing, atomic checkpoints."""
 
-from i2i_zoo.callbacks.checkpoint_io import AtomicCheckpointIO
+from i2i_zoo.callbacks.checkpoint_io import AtomicCheckpointIO, read_checkpoint
 from i2i_zoo.callbacks.console import PrintMetrics
 from i2i_zoo.callbacks.prediction_writer import PredictionWriter
 from i2i_zoo.callbacks.samples import SampleGrid, sample_grid
 
-__all__ = ["AtomicCheckpointIO", "PrintMetrics", "PredictionWriter", "SampleGrid", "sample_grid"]
+__all__ = ["AtomicCheckpointIO", "PrintMetrics", "PredictionWriter", "SampleGrid", "read_checkpoint", "sample_grid"]

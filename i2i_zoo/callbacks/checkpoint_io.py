@@ -1,4 +1,5 @@
-"""Checkpoints written atomically: a crash while saving never damages the previous file."""
+"""Checkpoints written atomically (a crash while saving never damages the previous file), and
+read back with errors that name the file."""
 
 from __future__ import annotations
 
@@ -30,3 +31,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
+
+
+def read_checkpoint(path: str | os.PathLike, option: str = "--ckpt_path") -> dict[str, Any]:
+    """A Lightning checkpoint's contents, memory-mapped (tensors are read only when used), for
+    the code that reads its hyperparameters; errors name the file and the `option` giving it."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} ({option}) does not exist; expected a Lightning checkpoint (.ckpt)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # torch.load fails in many ways on a file that is not a checkpoint
+        raise ValueError(f"cannot read checkpoint {path} ({option}): {error}") from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path} ({option}) is not a Lightning checkpoint: it has no state_dict")
+    return checkpoint

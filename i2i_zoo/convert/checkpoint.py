@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 import lightning
-import torch
 
-from i2i_zoo.callbacks import AtomicCheckpointIO
+from i2i_zoo.callbacks import AtomicCheckpointIO, read_checkpoint
 from i2i_zoo.methods import CycleGAN, I2IMethod, Pix2Pix
 
 # Methods a checkpoint may name; never a class path imported from the file.
@@ -40,13 +39,7 @@ def save_checkpoint(model: I2IMethod, path: str | os.PathLike) -> Path:
 def load_checkpoint(path: str | os.PathLike) -> I2IMethod:
     """The Pix2Pix or CycleGAN in a Lightning checkpoint (trained here or converted), on the CPU."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; expected a Lightning checkpoint (.ckpt) of Pix2Pix or CycleGAN")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch.load fails in many ways on a file that is not a checkpoint
-        raise ValueError(f"{path} is not a readable Lightning checkpoint: {error}") from error
-    hparams = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
+    hparams = read_checkpoint(path).get("hyper_parameters", {})
     name = str(hparams.get("_class_path", "")).rpartition(".")[2]
     if name not in _METHODS:
         raise ValueError(f"{path} holds a model of class {hparams.get('_class_path')!r}; expected one of {', '.join(_METHODS)}")
