@@ -201,11 +201,11 @@ class ImageQualityMetrics(Callback):
         paired = [m for m in self.metrics if m in PAIRED_METRICS]
         if paired and images.target is not None:
             counts[2] += len(images.fake)
-            fake, target = paired_inputs(images.fake.float(), images.target.float(), self.sr_scale is not None, self.sr_scale or 0)
+            fake, target = paired_inputs(images.fake, images.target, self.sr_scale is not None, self.sr_scale or 0)
             metrics = self._paired_metrics(name, *fake.shape[-2:], device)
             for metric in paired:
                 if metric == "lpips":
-                    metrics[metric].update(images.fake.float(), images.target.float())
+                    metrics[metric].update(images.fake, images.target)  # LPIPSMetric casts to float32
                 else:
                     metrics[metric].update(fake, target)
 

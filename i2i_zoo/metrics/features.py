@@ -64,7 +64,6 @@ class FeatureCache:
     """
 
     def __init__(self, directory: Path | None = None, rank: int = 0):
-        self.directory = directory
         self.path = directory / f"features_rank{rank}.pt" if directory else None
         self.entries: dict[str, Tensor] = {}
         self._unsaved = False
