@@ -28,6 +28,8 @@ LINKED_ARGUMENTS = (
     ("channels_A", "channels_A"),
     ("channels_B", "channels_B"),
     ("crop_size", "image_size"),
+    ("channels", "channels"),
+    ("scale", "scale"),
 )
 
 
@@ -104,16 +106,17 @@ def _init_defaults(class_path: str) -> dict[str, object]:
 
 
 def demo_command(argv: list[str]) -> None:
-    """`i2i-zoo demo NAME [--layout paired|unpaired]`: generate a demo dataset and print its folder."""
+    """`i2i-zoo demo NAME [--layout LAYOUT]`: generate a demo dataset and print its folder (the
+    layout defaults to the dataset's first: paired for the two-domain sets)."""
     import argparse
 
     from i2i_zoo.data import demo
 
     parser = argparse.ArgumentParser(prog="i2i-zoo demo", description=demo_command.__doc__)
     parser.add_argument("name", choices=demo.DEMO_DATASETS)
-    parser.add_argument("--layout", choices=demo.LAYOUTS, default="paired")
+    parser.add_argument("--layout", choices=demo.LAYOUTS, default=None)
     args = parser.parse_args(argv)
-    print(demo.ensure_demo(args.name, args.layout))
+    print(demo.ensure_demo(args.name, args.layout or demo.DATASET_LAYOUTS[args.name][0]))
 
 
 def convert_command(argv: list[str]) -> None:

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from i2i_zoo.callbacks import AtomicCheckpointIO
-from i2i_zoo.cli import expand_recipe_bases, run
+from i2i_zoo.cli import LINKED_ARGUMENTS, expand_recipe_bases, run
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 ALL_RECIPES = sorted(p for p in RECIPES.rglob("*.yaml") if p.name != "base.yaml")
@@ -73,27 +73,67 @@ def _write_unpaired_layout(root: Path, splits=("train", "test"), size=32, n=2):
                 cv2.imwrite(str(root / f"{split}{domain}" / f"{i}.jpg"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
 
 
-# Small networks for each method's recipes written for 256 px.
+def _write_super_resolution_layout(root: Path, scale: int = 4, size=32, n=2):
+    rng = np.random.default_rng(0)
+    for split, first in (("train", 1), ("valid", 801)):
+        (root / f"DIV2K_{split}_HR").mkdir(parents=True)
+        (root / f"DIV2K_{split}_LR_bicubic" / f"X{scale}").mkdir(parents=True)
+        for i in range(first, first + n):
+            cv2.imwrite(str(root / f"DIV2K_{split}_HR" / f"{i:04d}.png"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            low = rng.integers(0, 256, (size // scale, size // scale, 3), dtype=np.uint8)
+            cv2.imwrite(str(root / f"DIV2K_{split}_LR_bicubic" / f"X{scale}" / f"{i:04d}x{scale}.png"), low)
+
+
+def _write_reference_layout(root: Path, data: dict, size=32, n=2):
+    rng = np.random.default_rng(0)
+    for split in ("train", data.get("val_split", "val")):
+        for folder in (data.get("source_folder", "source"), data.get("reference_folder", "reference")):
+            (root / split / folder).mkdir(parents=True)
+            for i in range(n):
+                cv2.imwrite(str(root / split / folder / f"{i}.jpg"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+# Small networks and 32 px data for each method's recipes written for full-size images.
+_CROP_32 = ["--data.load_size", "32", "--data.crop_size", "32"]
 TINY_BY_DATA = {
-    "PairedDataModule": TINY,
-    "UnpairedDataModule": ["--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--model.init_args.generator", "resnet_6blocks"],
+    "PairedDataModule": TINY + _CROP_32,
+    "UnpairedDataModule": ["--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--model.init_args.generator", "resnet_6blocks", *_CROP_32],
+    "SuperResolutionDataModule": ["--model.init_args.num_features", "8", "--model.init_args.num_blocks", "1", "--data.patch_size", "16"],
+    "ReferencePairDataModule": ["--model.init_args.ngf", "8", "--model.init_args.n_blocks", "1", *_CROP_32],
 }
+# The spl recipes' model takes no ndf or num_downs: the pix2pix-layout tiny options that apply.
+TINY_BY_MODEL = {"SPL": ["--model.init_args.ngf", "8", "--model.init_args.n_blocks", "1", *_CROP_32]}
 
 
 @pytest.mark.parametrize("recipe", PUBLIC_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
 def test_public_recipes_run_on_a_tiny_dataset_in_their_layout(recipe, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     data = _recipe_data(recipe)
+    root = tmp_path / data["root"]
     if data["class_path"] == "UnpairedDataModule":
-        _write_unpaired_layout(tmp_path / data["root"], splits=sorted({"train", data.get("val_split", "test"), data.get("test_split", "test")}))
+        _write_unpaired_layout(root, splits=sorted({"train", data.get("val_split", "test"), data.get("test_split", "test")}))
+    elif data["class_path"] == "SuperResolutionDataModule":
+        _write_super_resolution_layout(root, data.get("scale", 4))
+    elif data["class_path"] == "ReferencePairDataModule":
+        _write_reference_layout(root, data)
     else:
-        _write_paired_layout(tmp_path / data["root"], splits=sorted({"train", data.get("val_split", "val"), data.get("test_split", "test")}))
-    cli = run([
-        "fit", "-c", str(recipe), "--trainer.fast_dev_run", "true", *QUIET, *TINY_BY_DATA[data["class_path"]],
-        "--data.load_size", "32", "--data.crop_size", "32", "--data.num_workers", "0",
-    ])
+        _write_paired_layout(root, splits=sorted({"train", data.get("val_split", "val"), data.get("test_split", "test")}))
+    model_class = _recipe_model_class(recipe)
+    tiny = TINY_BY_MODEL.get(model_class, TINY_BY_DATA[data["class_path"]])
+    cli = run(["fit", "-c", str(recipe), "--trainer.fast_dev_run", "true", *QUIET, *tiny, "--data.num_workers", "0"])
     assert cli.trainer.state.finished
-    assert cli.model.hparams.image_size == 32  # linked from data.crop_size
+    for source, target in LINKED_ARGUMENTS:
+        if source in cli.datamodule.hparams and target in cli.model.hparams:
+            assert cli.model.hparams[target] == cli.datamodule.hparams[source], (source, target)
+
+
+def _recipe_model_class(recipe: Path) -> str:
+    """The recipe's model class_path, from it or its bases."""
+    class_path = None
+    for path in expand_recipe_bases(["-c", str(recipe)]):
+        model = (yaml.safe_load(Path(path.split("=", 1)[1]).read_text()) or {}).get("model", {})
+        class_path = model.get("class_path", class_path)
+    return class_path
 
 
 def test_short_class_names_without_a_recipe(monkeypatch, tmp_path):
@@ -182,6 +222,8 @@ def test_demo_subcommand_prints_the_dataset_folder(capsys):
     assert run(["demo", "shapes", "--layout", "unpaired"]) is None
     folder = Path(capsys.readouterr().out.strip())
     assert (folder / "trainA").is_dir() and (folder / "pairs.csv").is_file()
+    run(["demo", "photos"])  # its only layout: super_resolution
+    assert (Path(capsys.readouterr().out.strip()) / "DIV2K_train_HR").is_dir()
 
 
 def test_bf16_mixed_fit_on_cpu(monkeypatch, tmp_path):

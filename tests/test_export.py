@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from i2i_zoo.cli import run
 from i2i_zoo.export import export_generator_file
-from i2i_zoo.methods import CycleGAN, I2IMethod, Pix2Pix
+from i2i_zoo.methods import CycleGAN, I2IMethod, Pix2Pix, SPLReferenceTransfer, SPLSuperResolution
 
 
 TINY_PIX2PIX = dict(ngf=8, ndf=8, num_downs=5, image_size=32)
@@ -74,6 +74,25 @@ def test_cyclegan_btoa_exports_f_with_dynamic_sides(cyclegan, tmp_path, format):
     if format == "onnx":
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
+
+
+def test_super_resolution_exports_the_upscaling_network(tmp_path):
+    torch.manual_seed(0)
+    model = SPLSuperResolution(scale=4, num_features=8, num_blocks=1)
+    path = export_generator_file(model, tmp_path / "G.onnx", "onnx", example_size=16)
+    x = images(1, 3, 10, 14)
+    assert run_exported(path, x).shape == (1, 3, 40, 56)
+    assert_matches(path, model.G, x)
+
+
+def test_reference_transfer_exports_the_six_channel_network(tmp_path):
+    torch.manual_seed(0)
+    model = SPLReferenceTransfer(ngf=8, n_blocks=1)
+    path = export_generator_file(model, tmp_path / "G.pt2", "pt2", example_size=32)
+    source, reference = images(2, 3, 24, 36).chunk(2)
+    exported = run_exported(path, torch.cat([source, reference], 1))
+    with torch.no_grad():
+        torch.testing.assert_close(exported, model.eval().translate(source, reference), atol=1e-4, rtol=0)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,21 @@
 """Datasets, transforms and datamodules over image folders (files <-> tensors in [-1, 1])."""
 
-from i2i_zoo.data.datamodules import PairedDataModule, UnpairedDataModule
-from i2i_zoo.data.datasets import AlignedDataset, ImageFolderDataset, UnpairedDataset
+from i2i_zoo.data.datamodules import (
+    PairedDataModule,
+    ReferencePairDataModule,
+    SuperResolutionDataModule,
+    UnpairedDataModule,
+)
+from i2i_zoo.data.datasets import (
+    AffineWarps,
+    AlignedDataset,
+    ImageFolderDataset,
+    ReferencePairDataset,
+    SideBySideReferenceDataset,
+    SuperResolutionDataset,
+    UnpairedDataset,
+)
+from i2i_zoo.data.degradations import DEGRADATIONS, make_degradation
 from i2i_zoo.data.io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -14,16 +28,24 @@ from i2i_zoo.data.io import (
 from i2i_zoo.data.transforms import PREPROCESS_MODES, build_transform, seed_from_torch
 
 __all__ = [
+    "DEGRADATIONS",
     "IMAGE_EXTENSIONS",
     "PREPROCESS_MODES",
+    "AffineWarps",
     "AlignedDataset",
     "ImageFolderDataset",
     "ImageReadError",
     "PairedDataModule",
+    "ReferencePairDataModule",
+    "ReferencePairDataset",
+    "SideBySideReferenceDataset",
+    "SuperResolutionDataModule",
+    "SuperResolutionDataset",
     "UnpairedDataModule",
     "UnpairedDataset",
     "build_transform",
     "list_images",
+    "make_degradation",
     "read_image",
     "require_folder",
     "seed_from_torch",

@@ -1,4 +1,5 @@
-"""LightningDataModules for the paired (pix2pix) and unpaired (CycleGAN) folder layouts."""
+"""LightningDataModules for the paired (pix2pix), unpaired (CycleGAN), super-resolution (DIV2K)
+and reference-pair folder layouts."""
 
 from __future__ import annotations
 
@@ -12,29 +13,50 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
-from i2i_zoo.data.datasets import AlignedDataset, ImageFolderDataset, UnpairedDataset
+from i2i_zoo.data.datasets import (
+    AffineWarps,
+    AlignedDataset,
+    ImageFolderDataset,
+    ReferencePairDataset,
+    SideBySideReferenceDataset,
+    SuperResolutionDataset,
+    UnpairedDataset,
+    check_scale,
+)
+from i2i_zoo.data.degradations import Degradation, make_degradation
 from i2i_zoo.data.io import require_folder
 from i2i_zoo.data.transforms import build_transform
 
 _PAIRED = "(root/train/, root/val/, root/test/ holding side-by-side AB images)"
 _UNPAIRED = "(root/trainA/, trainB/, testA/, testB/)"
+_SUPER_RESOLUTION = (
+    "(by default root/DIV2K_train_HR/0001.png with root/DIV2K_train_LR_bicubic/X4/0001x4.png, "
+    "DIV2K_valid_* alike)"
+)
+_REFERENCE = (
+    "(root/<split>/source/ and root/<split>/reference/, or with data.layout: side_by_side "
+    "root/<split>/ holding source|reference images; splits train, val, test)"
+)
+REFERENCE_LAYOUTS = ("folders", "side_by_side")
 
 
 class _FolderDataModule(L.LightningDataModule):
     """Loaders, root resolution and errors shared by the folder-layout datamodules.
 
-    A subclass sets ``layout``, calls ``super().__init__()`` first in its ``__init__`` and
-    implements ``_build(stage, root)``.
+    A subclass sets ``demo_layout`` (the layout of ``demo:<name>`` roots), calls
+    ``super().__init__()`` first in its ``__init__`` and implements ``_check_options()`` and
+    ``_build(stage, root)``.
     """
 
-    layout: ClassVar[str]
+    demo_layout: ClassVar[str]
     _layout_hint: ClassVar[str]
+    _test_option: ClassVar[str] = "data.test_split"
 
     def __init__(self) -> None:
         super().__init__()
         # Lightning reads the subclass's __init__ arguments from the calling frames.
         self.save_hyperparameters()
-        self._transform(train=True)  # fail on bad options at instantiation, not at setup
+        self._check_options()  # fail on bad options at instantiation, not at setup
         # The training data stream (order, augmentations, random pairing, worker seeds) draws
         # from this generator only; checkpoints hold its state, so a resumed run replays it.
         self._train_generator = torch.Generator()
@@ -42,19 +64,22 @@ class _FolderDataModule(L.LightningDataModule):
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
 
-    def _transform(self, train: bool) -> A.Compose:
-        hp = self.hparams
-        return build_transform(hp.load_size, hp.crop_size, hp.flip, train, hp.preprocess)
+    def _check_options(self) -> None:
+        """Raise a ValueError naming the option when the hyperparameters cannot work."""
+        raise NotImplementedError
 
     def _build(self, stage: str, root: Path) -> None:
         raise NotImplementedError
+
+    def _eval_batch_size(self) -> int:
+        return self.hparams.batch_size
 
     def prepare_data(self) -> None:
         # Generates a "demo:<name>" dataset once, on one process, before setup runs on all.
         from i2i_zoo.data.demo import resolve_root
 
         if self.hparams.root is not None:
-            resolve_root(self.hparams.root, self.layout)
+            resolve_root(self.hparams.root, self.demo_layout)
 
     def setup(self, stage: str | None = None) -> None:
         from i2i_zoo.data.demo import resolve_root
@@ -63,7 +88,7 @@ class _FolderDataModule(L.LightningDataModule):
             if stage == "predict":  # predict reads data.predict_dir only
                 return
             raise ValueError(f"data.root is required for {stage or 'fit and test'}: the dataset folder {self._layout_hint} or demo:<name>")
-        root = resolve_root(self.hparams.root, self.layout)
+        root = resolve_root(self.hparams.root, self.demo_layout)
         for name in ("fit", "test") if stage is None else (stage,):
             self._build(name, root)
         for dataset in (self.val_dataset, self.test_dataset):
@@ -121,12 +146,12 @@ class _FolderDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if self.val_dataset is None:
             return []  # no validation split: Lightning skips the validation loop
-        return self._loader(self.val_dataset, False, self.hparams.batch_size)
+        return self._loader(self.val_dataset, False, self._eval_batch_size())
 
     def test_dataloader(self) -> DataLoader:
         if self.test_dataset is None:
-            raise ValueError(f"{type(self).__name__} has no test split: set data.test_split (and run setup('test'))")
-        return self._loader(self.test_dataset, False, self.hparams.batch_size)
+            raise ValueError(f"{type(self).__name__} has no test split: set {self._test_option} (and run setup('test'))")
+        return self._loader(self.test_dataset, False, self._eval_batch_size())
 
     @property
     def predict_dir(self) -> str | None:
@@ -141,11 +166,23 @@ class _FolderDataModule(L.LightningDataModule):
         return self._loader(dataset, False, batch_size=1)  # images may differ in size
 
 
-class PairedDataModule(_FolderDataModule):
+class _PreprocessedDataModule(_FolderDataModule):
+    """A folder datamodule with pix2pix's preprocessing options (``load_size``, ``crop_size``,
+    ``flip``, ``preprocess``)."""
+
+    def _check_options(self) -> None:
+        self._transform(train=True)
+
+    def _transform(self, train: bool) -> A.Compose:
+        hp = self.hparams
+        return build_transform(hp.load_size, hp.crop_size, hp.flip, train, hp.preprocess)
+
+
+class PairedDataModule(_PreprocessedDataModule):
     """Aligned pairs in the pix2pix layout: ``root/train/``, ``root/val/``, ``root/test/``
     holding side-by-side AB images (A left half, B right half)."""
 
-    layout = "paired"
+    demo_layout = "paired"
     _layout_hint = _PAIRED
 
     def __init__(
@@ -203,12 +240,12 @@ class PairedDataModule(_FolderDataModule):
         return AlignedDataset(folder, hp.channels_A, hp.channels_B, self._transform(train))
 
 
-class UnpairedDataModule(_FolderDataModule):
+class UnpairedDataModule(_PreprocessedDataModule):
     """Unaligned domains in the CycleGAN layout: ``root/trainA/``, ``trainB/``, ``testA/``,
     ``testB/``. Validation and testing use ``<split>A``/``<split>B`` with fixed pairing (the
     original layout has no validation split, so both default to ``test``)."""
 
-    layout = "unpaired"
+    demo_layout = "unpaired"
     _layout_hint = _UNPAIRED
 
     def __init__(
@@ -285,4 +322,249 @@ class UnpairedDataModule(_FolderDataModule):
             *folders, hp.channels_A, hp.channels_B,
             self._transform(train), self._transform(train), random_pairing,
             None if train else self._true_pairs(root, split),
+        )
+
+
+class SuperResolutionDataModule(_FolderDataModule):
+    """Super-resolution: HR images with LR images ``scale`` times smaller (DIV2K layout).
+
+    ``root/DIV2K_train_HR/0001.png`` with ``root/DIV2K_train_LR_bicubic/X4/0001x4.png`` (or
+    ``0001.png``; any image extension), and ``DIV2K_valid_HR/``, ``DIV2K_valid_LR_bicubic/X4/``
+    for validation and testing (DIV2K's test HR images are not public). Every folder is an
+    option relative to root; a null LR folder makes the LR images from the HR ones with
+    ``degradation``. HR images are cropped to multiples of ``scale``. Batches hold ``lr``,
+    ``hr``, ``lr_path``, ``hr_path``.
+    """
+
+    demo_layout = "super_resolution"
+    _layout_hint = _SUPER_RESOLUTION
+    _test_option = "data.test_hr"
+    _FOLDER_OPTIONS = ("train_hr", "train_lr", "val_hr", "val_lr", "test_hr", "test_lr")
+
+    def __init__(
+        self,
+        root: str | None = None,
+        scale: int = 4,
+        channels: int = 3,
+        train_hr: str = "DIV2K_train_HR",
+        train_lr: str | None = "DIV2K_train_LR_bicubic/X{scale}",
+        val_hr: str | None = "DIV2K_valid_HR",
+        val_lr: str | None = "DIV2K_valid_LR_bicubic/X{scale}",
+        test_hr: str | None = "DIV2K_valid_HR",
+        test_lr: str | None = "DIV2K_valid_LR_bicubic/X{scale}",
+        degradation: str = "bicubic",
+        blur_sigma: float = 1.6,
+        noise_sigma: float = 10.0,
+        max_shift: float = 0.5,
+        patch_size: int = 96,
+        augment: bool = True,
+        batch_size: int = 16,
+        eval_batch_size: int = 1,
+        num_workers: int = 4,
+        predict_dir: str | None = None,
+        pin_memory: bool = True,
+    ) -> None:
+        """
+        Args:
+            root: dataset folder, or ``demo:<name>`` for a generated demo dataset (not needed
+                for ``predict``, which reads ``predict_dir``).
+            scale: upscaling factor: LR images are ``scale`` times smaller than HR ones.
+            channels: channels of the images (1 or 3).
+            train_hr: folder of the training HR images, relative to root.
+            train_lr: folder of the training LR images (``{scale}`` is filled in); the LR
+                partner of ``0001.png`` is ``0001x<scale>.*`` or ``0001.*``. Null makes the LR
+                images from the HR ones with ``degradation``.
+            val_hr: folder of the validation HR images; null for no validation.
+            val_lr: folder of the validation LR images, as ``train_lr``.
+            test_hr: folder of the test HR images; null for no test split.
+            test_lr: folder of the test LR images, as ``train_lr``.
+            degradation: how a null LR folder's images are made: ``bicubic`` (MATLAB's
+                antialiased bicubic downscaling, as DIV2K's), ``blur_bicubic`` (Gaussian blur of
+                ``blur_sigma``, then bicubic), ``noise`` (bicubic, then Gaussian noise of
+                ``noise_sigma``) or ``shift`` (the HR image shifted by up to ``max_shift`` LR
+                pixels, then bicubic). Random ones draw anew in training and are fixed per
+                image in evaluation.
+            blur_sigma: standard deviation of the ``blur_bicubic`` blur, in HR pixels.
+            noise_sigma: standard deviation of the ``noise`` noise, in 8-bit units (0-255).
+            max_shift: largest ``shift`` in x and y, in LR pixels.
+            patch_size: side of the square training HR patches (a multiple of ``scale``); the
+                LR patches are ``patch_size / scale``.
+            augment: randomly flip and rotate (by multiples of 90 degrees) training patches.
+            batch_size: patches per training batch.
+            eval_batch_size: images per validation and test batch (whole images; more than 1
+                needs images of one size).
+            num_workers: DataLoader worker processes.
+            predict_dir: folder of LR images to upscale with ``predict``.
+            pin_memory: pin batches in memory (only when CUDA is available).
+        """
+        super().__init__()
+
+    def _check_options(self) -> None:
+        check_scale(self.hparams.scale, self.hparams.patch_size)
+        self._degradation()
+        for option in self._FOLDER_OPTIONS:
+            self._folder(option)
+
+    def _eval_batch_size(self) -> int:
+        return self.hparams.eval_batch_size
+
+    def _degradation(self) -> Degradation:
+        hp = self.hparams
+        return make_degradation(hp.degradation, hp.blur_sigma, hp.noise_sigma, hp.max_shift)
+
+    def _folder(self, option: str) -> str | None:
+        """The folder option ``option`` with ``{scale}`` filled in."""
+        folder = self.hparams[option]
+        if folder is None:
+            return None
+        try:
+            return folder.format(scale=self.hparams.scale)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"data.{option}={folder!r}: only {{scale}} can be filled in ({error!r})") from None
+
+    def _build(self, stage: str, root: Path) -> None:
+        hp = self.hparams
+        if stage == "fit":
+            self.train_dataset = self._dataset(root, "train")
+        if stage in ("fit", "validate") and hp.val_hr is not None:
+            self.val_dataset = self._dataset(root, "val")
+        if stage == "test" and hp.test_hr is not None:
+            self.test_dataset = self._dataset(root, "test")
+
+    def _dataset(self, root: Path, split: str) -> SuperResolutionDataset:
+        hp = self.hparams
+        hint = "; set data.val_hr: null to train without validation" if split == "val" else ""
+        hr_folder = root / self._folder(f"{split}_hr")
+        require_folder(
+            hr_folder, f"the HR images (data.{split}_hr) of the super-resolution layout {_SUPER_RESOLUTION}{hint}"
+        )
+        lr_name = self._folder(f"{split}_lr")
+        lr_folder = None if lr_name is None else require_folder(
+            root / lr_name,
+            f"the LR images (data.{split}_lr) of the super-resolution layout {_SUPER_RESOLUTION}; "
+            f"set data.{split}_lr: null to make them from the HR images with data.degradation",
+        )
+        return SuperResolutionDataset(
+            hr_folder, lr_folder, hp.scale, hp.channels, self._degradation(),
+            train=split == "train", patch_size=hp.patch_size, augment=hp.augment,
+        )
+
+
+class ReferencePairDataModule(_PreprocessedDataModule):
+    """Source images with reference images, for reference-guided translation (e.g. makeup).
+
+    ``layout: folders`` reads ``root/<split>/source/`` and ``root/<split>/reference/`` (folder
+    names are options); ``layout: side_by_side`` reads ``root/<split>/`` images holding the
+    source in the left half and the reference in the right. Splits: ``train``, ``val_split``,
+    ``test_split``. Source and reference get the same crop and flip. Batches hold ``source``,
+    ``reference``, ``source_path``, ``reference_path``.
+    """
+
+    demo_layout = "reference"
+    _layout_hint = _REFERENCE
+
+    def __init__(
+        self,
+        root: str | None = None,
+        layout: str = "folders",
+        source_folder: str = "source",
+        reference_folder: str = "reference",
+        channels: int = 3,
+        load_size: int = 286,
+        crop_size: int = 256,
+        flip: bool = True,
+        preprocess: str = "resize_and_crop",
+        batch_size: int = 1,
+        num_workers: int = 4,
+        random_pairing: bool = True,
+        warps_file: str | None = None,
+        val_split: str | None = "val",
+        test_split: str | None = "test",
+        predict_dir: str | None = None,
+        predict_reference: str | None = None,
+        pin_memory: bool = True,
+    ) -> None:
+        """
+        Args:
+            root: dataset folder, or ``demo:<name>`` for a generated demo dataset (not needed
+                for ``predict``, which reads ``predict_dir``).
+            layout: ``folders`` (``<split>/source/`` and ``<split>/reference/``) or
+                ``side_by_side`` (``<split>/`` images, source left half | reference right half).
+            source_folder: name of the source subfolder of each split (``folders`` layout).
+            reference_folder: name of the reference subfolder of each split (``folders`` layout).
+            channels: channels of the images (1 or 3).
+            load_size: training images are resized to this square size before cropping.
+            crop_size: size of the training crops; evaluation images are resized to it.
+            flip: randomly flip training pairs horizontally.
+            preprocess: ``resize_and_crop``, ``crop``, ``resize`` or ``none``. In the ``folders``
+                layout, a reference whose size differs from its source's is first resized to it.
+            batch_size: pairs per batch for training, validation and testing.
+            num_workers: DataLoader worker processes.
+            random_pairing: pair each training source with a random reference; if false, and
+                always in evaluation, source ``i`` gets reference ``i % len(references)`` (names
+                sorted).
+            warps_file: a CSV relative to root (columns ``path,a11,a12,a13,a21,a22,a23``, path
+                relative to root) of the affine map from each image's pixel coordinates (x, y)
+                to a shared canonical frame (e.g. from face landmarks); each reference is then
+                warped onto its source before cropping. ``folders`` layout only.
+            val_split: folder under ``root`` used for validation; null for none.
+            test_split: folder under ``root`` used for testing; null for none.
+            predict_dir: folder of source images to translate with ``predict``.
+            predict_reference: the reference image ``predict`` gives every source (resized to
+                each source's size). Swapping roles removes a style: made-up faces as the
+                sources and a bare face as the reference.
+            pin_memory: pin batches in memory (only when CUDA is available).
+        """
+        super().__init__()
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.predict_dir is None or self.hparams.predict_reference is None:
+            raise ValueError(
+                "predict needs data.predict_dir (a folder of source images) and data.predict_reference "
+                "(the reference image file they are rendered like)"
+            )
+        reference = Path(self.hparams.predict_reference).expanduser()
+        if not reference.is_file():
+            raise FileNotFoundError(f"data.predict_reference: {reference} is not an image file")
+        dataset = ImageFolderDataset(self.predict_dir, reference)
+        return self._loader(dataset, False, batch_size=1)  # images may differ in size
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        hp = self.hparams
+        if hp.layout not in REFERENCE_LAYOUTS:
+            raise ValueError(f"data.layout={hp.layout!r} is unknown; use one of {REFERENCE_LAYOUTS}")
+        if hp.warps_file is not None and hp.layout != "folders":
+            raise ValueError(
+                "data.warps_file needs data.layout: folders (a warps row maps one image, and a "
+                "side-by-side image holds two)"
+            )
+
+    def _build(self, stage: str, root: Path) -> None:
+        hp = self.hparams
+        warps = None if hp.warps_file is None else AffineWarps(root / hp.warps_file, root)
+        if stage == "fit":
+            self.train_dataset = self._pairs(root / "train", warps, True, "")
+        if stage in ("fit", "validate") and hp.val_split is not None:
+            hint = "; set data.val_split: null to train without validation"
+            self.val_dataset = self._pairs(root / hp.val_split, warps, False, hint)
+        if stage == "test" and hp.test_split is not None:
+            self.test_dataset = self._pairs(root / hp.test_split, warps, False, "; see data.test_split")
+
+    def _pairs(
+        self, folder: Path, warps: AffineWarps | None, train: bool, hint: str
+    ) -> ReferencePairDataset | SideBySideReferenceDataset:
+        hp = self.hparams
+        if hp.layout == "side_by_side":
+            require_folder(folder, f"the reference layout {_REFERENCE}{hint}")
+            return SideBySideReferenceDataset(folder, hp.channels, self._transform(train))
+        folders = (folder / hp.source_folder, folder / hp.reference_folder)
+        for subfolder in folders:
+            require_folder(
+                subfolder,
+                f"the reference layout {_REFERENCE}; data.source_folder and "
+                f"data.reference_folder name the subfolders{hint}",
+            )
+        return ReferencePairDataset(
+            *folders, hp.channels, self._transform(train), train and hp.random_pairing, warps
         )

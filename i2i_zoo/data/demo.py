@@ -2,7 +2,11 @@
 
 A root written ``"demo:<name>"`` (see :func:`resolve_root`) is generated once into
 :func:`cache_dir` and then read by the normal datamodules, so a demo run exercises the real
-file path with no download. Datasets (64x64 images; 400 train / 40 val / 40 test):
+file path with no download. Each dataset comes in the layouts its content fits
+(:data:`DATASET_LAYOUTS`).
+
+Two-domain datasets, in the ``paired`` and ``unpaired`` layouts (64x64 images; 400 train /
+40 val / 40 test):
 
 - ``shapes``: A is a semantic label map (a flat palette colour per class, like the facades
   labels), B a rendered "photo" of the same scene. The class decides colour and texture type;
@@ -14,10 +18,33 @@ file path with no download. Datasets (64x64 images; 400 train / 40 val / 40 test
 - ``recolor``: A is a ``shapes`` photo, B the same photo with its colour channels rotated
   (R, G, B -> G, B, R): for unpaired methods, whose true mapping is the simplest one.
 
-Layouts: ``paired`` writes ``train/ val/ test/`` with side-by-side AB images (A left).
+Their layouts: ``paired`` writes ``train/ val/ test/`` with side-by-side AB images (A left).
 ``unpaired`` writes ``trainA/ trainB/ testA/ testB/`` from the same pairs (its test split is
 the paired test split; val is left out) with the B files renamed by a seeded permutation; the
 hidden true pairs are in ``pairs.csv`` (columns ``split,A,B``), for evaluation only.
+
+- ``photos``, layout ``super_resolution``: 128x128 HR crops of the same photographs (200 train,
+  20 valid; no test split, as DIV2K publishes none) in the DIV2K layout:
+  ``DIV2K_train_HR/0001.png``, ``DIV2K_train_LR_bicubic/X4/0001x4.png`` (and ``X2``), then
+  ``DIV2K_valid_HR/0201.png`` ...: valid numbers continue after train's, as DIV2K's do. 128 px
+  leaves room for SRGAN's random 96 px HR patches. LR is the ``bicubic`` degradation of
+  :mod:`i2i_zoo.data.degradations` (MATLAB's antialiased ``imresize``, which made DIV2K's LR
+  images) of the 8-bit HR image in [0, 1], rounded to 8 bits.
+- ``palettes``, layout ``reference``: source/reference pairs for reference-based colour
+  transfer (makeup-style). Both are renderings of one ``shapes`` scene: the source in the
+  standard class colours, the reference moved by a random similarity warp (rotation +-10
+  degrees, scale 0.9-1.1, shift +-4 px, as two photos of a face differ in pose) and rendered
+  with every class's hue rotated by its own random 60-300 degrees (the near-gray background
+  barely changes). Textures and light are drawn anew for each. The layout: ``train/ val/
+  test/`` (400 / 40 / 40, 64x64), each with ``source/0001.png ...`` and ``reference/0001.png
+  ...``, equal names being the true pairs, and ``warps.csv`` (columns
+  ``path,a11,a12,a13,a21,a22,a23``, paths relative to the root) holding for every image the
+  2x3 affine ``A`` that maps its pixel coordinates ``(x, y)`` (column, row of pixel centres, as
+  OpenCV's) to the scene's canonical frame: ``(u, v) = (a11 x + a12 y + a13, a21 x + a22 y +
+  a23)``. Sources are the canonical frame (identity); a reference's ``A`` is the inverse of the
+  warp it was rendered with. So ``inverse(A_source) @ A_reference`` (as 3x3 matrices) maps
+  reference to source pixels, and ``cv2.warpAffine(reference, that[:2], (64, 64))`` aligns a
+  reference with its source.
 """
 
 from __future__ import annotations
@@ -34,14 +61,21 @@ import cv2
 import numpy as np
 import skimage.data
 from scipy.ndimage import gaussian_filter
-from skimage.color import rgb2gray
+from skimage.color import hsv2rgb, rgb2gray, rgb2hsv
 from skimage.feature import canny
 
-# Bump whenever a generator's output changes, so stale caches are not reused.
+from i2i_zoo.data.degradations import DEGRADATIONS
+
+# Bump whenever a generator's output changes, so stale caches are not reused. A new dataset or
+# layout needs no bump: its folder name is new.
 VERSION = 1
-LAYOUTS = ("paired", "unpaired")
+LAYOUTS = ("paired", "unpaired", "super_resolution", "reference")
 IMAGE_SIZE = 64
 SPLIT_SIZES = {"train": 400, "val": 40, "test": 40}
+# super_resolution (photos): DIV2K's split names and LR scales (its X3 does not divide 128).
+SR_IMAGE_SIZE = 128
+SR_SCALES = (2, 4)
+SR_SPLIT_SIZES = {"train": 200, "valid": 20}
 
 Array = np.ndarray
 
@@ -68,6 +102,12 @@ def ensure_demo(name: str, layout: str, seed: int = 0) -> Path:
         raise ValueError(f"unknown demo dataset {name!r}; choose one of {DEMO_DATASETS}")
     if layout not in LAYOUTS:
         raise ValueError(f"unknown demo layout {layout!r}; choose one of {LAYOUTS}")
+    if layout not in DATASET_LAYOUTS[name]:
+        fitting = tuple(other for other, layouts in DATASET_LAYOUTS.items() if layout in layouts)
+        raise ValueError(
+            f"demo dataset {name!r} does not come in layout {layout!r}; its layouts are "
+            f"{DATASET_LAYOUTS[name]}, and the demo datasets in {layout!r} are {fitting}"
+        )
     # The default seed keeps the plain name; other seeds must not reuse its cache.
     suffix = f"-seed{seed}" if seed else ""
     target = cache_dir() / f"{name}-{layout}-v{VERSION}{suffix}"
@@ -93,16 +133,21 @@ def _write(name: str, layout: str, seed: int, folder: Path) -> None:
     """Generate dataset ``name`` from ``seed`` and write it into ``folder`` in ``layout``."""
     content_seed, permutation_seed = np.random.SeedSequence(seed).spawn(2)
     content_rng = np.random.default_rng(content_seed)
-    a, b = _GENERATORS[name](content_rng, sum(SPLIT_SIZES.values()))
+    sizes = SR_SPLIT_SIZES if layout == "super_resolution" else SPLIT_SIZES
+    arrays = _DATASETS[name].generate(content_rng, sum(sizes.values()))
     splits, start = {}, 0
-    for split, size in SPLIT_SIZES.items():
-        splits[split] = (a[start : start + size], b[start : start + size])
+    for split, size in sizes.items():
+        splits[split] = tuple(array[start : start + size] for array in arrays)
         start += size
     if layout == "paired":
         _write_paired(splits, folder)
-    else:
+    elif layout == "unpaired":
         train_test = {s: splits[s] for s in ("train", "test")}
         _write_unpaired(train_test, folder, np.random.default_rng(permutation_seed))
+    elif layout == "super_resolution":
+        _write_super_resolution(splits, folder)
+    else:
+        _write_reference(splits, folder)
 
 
 def _write_paired(splits: dict[str, tuple[Array, Array]], folder: Path) -> None:
@@ -130,6 +175,44 @@ def _write_unpaired(
     with open(folder / "pairs.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(("split", "A", "B"))
+        writer.writerows(rows)
+
+
+def _write_super_resolution(splits: dict[str, tuple[Array]], folder: Path) -> None:
+    number = 0  # DIV2K numbers its images across splits
+    for split, (hr,) in splits.items():
+        hr_folder = folder / f"DIV2K_{split}_HR"
+        lr_folders = {s: folder / f"DIV2K_{split}_LR_bicubic" / f"X{s}" for s in SR_SCALES}
+        for path in (hr_folder, *lr_folders.values()):
+            path.mkdir(parents=True)
+        for image in hr:
+            number += 1
+            _imwrite(hr_folder / f"{number:04d}.png", image)
+            for scale, lr_folder in lr_folders.items():
+                _imwrite(lr_folder / f"{number:04d}x{scale}.png", _bicubic_downscale(image, scale))
+
+
+def _bicubic_downscale(hr: Array, scale: int) -> Array:
+    """The LR image of a uint8 HR image, as the super-resolution datasets degrade HR on the fly."""
+    return _to_uint8(DEGRADATIONS["bicubic"](hr.astype(np.float32) / 255, scale))
+
+
+def _write_reference(splits: dict[str, tuple[Array, Array, Array]], folder: Path) -> None:
+    rows = []
+    for split, (sources, references, warps) in splits.items():
+        for role in ("source", "reference"):
+            (folder / split / role).mkdir(parents=True)
+        for i, (source, reference, warp) in enumerate(zip(sources, references, warps)):
+            source_path = f"{split}/source/{_file_name(i)}"
+            reference_path = f"{split}/reference/{_file_name(i)}"
+            _imwrite(folder / source_path, source)
+            _imwrite(folder / reference_path, reference)
+            # Each image's map to the canonical frame: the source's own, the reference's unwarp.
+            rows.append((source_path, *np.eye(2, 3).ravel().tolist()))
+            rows.append((reference_path, *cv2.invertAffineTransform(warp).ravel().tolist()))
+    with open(folder / "warps.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(("path", "a11", "a12", "a13", "a21", "a22", "a23"))
         writer.writerows(rows)
 
 
@@ -260,17 +343,23 @@ def _lighting(rng: np.random.Generator, heights: Array) -> Array:
     return 1 + 0.15 * towards + 1.2 * facing
 
 
+def _render(rng: np.random.Generator, labels: Array, heights: Array, colours: Array) -> Array:
+    """Photos ``(n, H, W, 3)`` uint8 of label maps: each pixel's base colour ``colours``
+    ``(n, H, W, 3)`` times its class's texture and the lighting, plus a little noise."""
+    pattern = np.zeros(labels.shape, np.float32)
+    for index, cls in enumerate(_CLASSES):
+        pattern = np.where(labels == index, cls.amplitude * cls.texture(rng, len(labels)), pattern)
+    photo = colours * ((1 + pattern) * _lighting(rng, heights))[..., None]
+    photo += 0.015 * rng.standard_normal(photo.shape, np.float32)
+    return _to_uint8(photo)
+
+
 def _shapes(rng: np.random.Generator, n: int) -> tuple[Array, Array]:
     """Label maps (A) and rendered photos (B), both ``(n, H, W, 3)`` uint8."""
     labels, heights = _scene(rng, n)
-    pattern = np.zeros(labels.shape, np.float32)
-    for index, cls in enumerate(_CLASSES):
-        pattern = np.where(labels == index, cls.amplitude * cls.texture(rng, n), pattern)
-    colours = np.array([c.colour for c in _CLASSES], np.float32)[labels]
-    photo = colours * ((1 + pattern) * _lighting(rng, heights))[..., None]
-    photo += 0.015 * rng.standard_normal(photo.shape, np.float32)
+    colours = np.array([c.colour for c in _CLASSES], np.float32)
     palette = np.array([c.label for c in _CLASSES], np.uint8)
-    return palette[labels], _to_uint8(photo)
+    return palette[labels], _render(rng, labels, heights, colours[labels])
 
 
 def _to_uint8(image: Array) -> Array:
@@ -297,7 +386,8 @@ def _load_photos() -> list[Array]:
         except Exception as error:  # a loader may need an optional package or a download
             raise RuntimeError(
                 f"scikit-image photograph {name!r} could not be loaded ({error}); the edges2photos "
-                "demo needs scikit-image's bundled photographs (pip install 'scikit-image>=0.22')"
+                "and photos demos need scikit-image's bundled photographs "
+                "(pip install 'scikit-image>=0.22')"
             ) from error
         if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
             image = image[0]
@@ -305,16 +395,16 @@ def _load_photos() -> list[Array]:
     return photos
 
 
-def _random_crop(rng: np.random.Generator, photo: Array) -> Array:
-    """A square crop of random scale and position, flipped at random, resized to IMAGE_SIZE."""
+def _random_crop(rng: np.random.Generator, photo: Array, size: int = IMAGE_SIZE) -> Array:
+    """A square crop of random scale and position, flipped at random, resized to ``size``."""
     height, width = photo.shape[:2]
-    side = max(IMAGE_SIZE, int(rng.uniform(0.25, 0.75) * min(height, width)))
+    side = max(size, int(rng.uniform(0.25, 0.75) * min(height, width)))
     top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
     crop = photo[top : top + side, left : left + side]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     crop = np.ascontiguousarray(crop)
-    return cv2.resize(crop, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def _edges2photos(rng: np.random.Generator, n: int) -> tuple[Array, Array]:
@@ -340,9 +430,82 @@ def _recolor(rng: np.random.Generator, n: int) -> tuple[Array, Array]:
     return photos, np.ascontiguousarray(photos[..., [1, 2, 0]])
 
 
-_GENERATORS: dict[str, Callable[[np.random.Generator, int], tuple[Array, Array]]] = {
-    "shapes": _shapes,
-    "edges2photos": _edges2photos,
-    "recolor": _recolor,
+# ---------------------------------------------------------------------------------------------
+# photos: HR crops of the photographs for super-resolution (LR images are made when written)
+
+
+def _photos(rng: np.random.Generator, n: int) -> tuple[Array]:
+    """HR crops ``(n, SR_IMAGE_SIZE, SR_IMAGE_SIZE, 3)`` uint8, sides divisible by every scale."""
+    photos = _load_photos()
+    crops = [_random_crop(rng, photos[rng.integers(len(photos))], SR_IMAGE_SIZE) for _ in range(n)]
+    return (np.stack(crops),)
+
+
+# ---------------------------------------------------------------------------------------------
+# palettes: one shapes scene as source (standard colours) and as a warped, recoloured reference
+
+
+def _random_warps(rng: np.random.Generator, n: int) -> Array:
+    """Similarity warps ``(n, 2, 3)`` about the image centre, from canonical to warped pixels."""
+    angles, scales = rng.uniform(-10, 10, n), rng.uniform(0.9, 1.1, n)
+    shifts = rng.uniform(-4, 4, (n, 2))
+    centre = ((IMAGE_SIZE - 1) / 2, (IMAGE_SIZE - 1) / 2)
+    warps = np.stack([cv2.getRotationMatrix2D(centre, a, s) for a, s in zip(angles, scales)])
+    warps[:, :, 2] += shifts
+    return warps
+
+
+def _warp_scenes(labels: Array, heights: Array, warps: Array) -> tuple[Array, Array]:
+    """Label maps and heights moved by ``warps``; uncovered corners become background."""
+    size = (IMAGE_SIZE, IMAGE_SIZE)
+    warped_labels = np.stack([
+        cv2.warpAffine(label.astype(np.uint8), warp, size, flags=cv2.INTER_NEAREST, borderValue=0)
+        for label, warp in zip(labels, warps)
+    ]).astype(labels.dtype)  # fmt: skip
+    warped_heights = np.stack(
+        [cv2.warpAffine(h, warp, size, borderValue=0) for h, warp in zip(heights, warps)]
+    )
+    return warped_labels, warped_heights
+
+
+def _hue_rotated_palettes(rng: np.random.Generator, n: int) -> Array:
+    """Per image, the class colours ``(n, classes, 3)`` with each hue turned by 60-300 degrees."""
+    hsv = np.repeat(rgb2hsv(np.array([[c.colour for c in _CLASSES]], np.float32)), n, axis=0)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(60, 300, hsv.shape[:2]) / 360) % 1
+    return hsv2rgb(hsv).astype(np.float32)
+
+
+def _palette_scenes(rng: np.random.Generator, n: int) -> tuple[Array, Array, Array, Array, Array]:
+    """Source label maps and heights, the warps, and the warped label maps and heights."""
+    labels, heights = _scene(rng, n)
+    warps = _random_warps(rng, n)
+    return labels, heights, warps, *_warp_scenes(labels, heights, warps)
+
+
+def _palettes(rng: np.random.Generator, n: int) -> tuple[Array, Array, Array]:
+    """Sources and references ``(n, H, W, 3)`` uint8 and the warps ``(n, 2, 3)`` that moved each
+    reference's scene from its source's pixel coordinates to its own."""
+    labels, heights, warps, reference_labels, reference_heights = _palette_scenes(rng, n)
+    palettes = _hue_rotated_palettes(rng, n)
+    standard = np.array([c.colour for c in _CLASSES], np.float32)
+    sources = _render(rng, labels, heights, standard[labels])
+    image = np.arange(n)[:, None, None]
+    reference_colours = palettes[image, reference_labels]
+    references = _render(rng, reference_labels, reference_heights, reference_colours)
+    return sources, references, warps
+
+
+class _Dataset(NamedTuple):
+    generate: Callable[[np.random.Generator, int], tuple[Array, ...]]  # (rng, n) -> n of each
+    layouts: tuple[str, ...]  # those its content fits
+
+
+_DATASETS = {
+    "shapes": _Dataset(_shapes, ("paired", "unpaired")),
+    "edges2photos": _Dataset(_edges2photos, ("paired", "unpaired")),
+    "recolor": _Dataset(_recolor, ("paired", "unpaired")),
+    "photos": _Dataset(_photos, ("super_resolution",)),
+    "palettes": _Dataset(_palettes, ("reference",)),
 }
-DEMO_DATASETS = tuple(_GENERATORS)
+DATASET_LAYOUTS = {name: dataset.layouts for name, dataset in _DATASETS.items()}
+DEMO_DATASETS = tuple(_DATASETS)

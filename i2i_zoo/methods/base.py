@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-LR_POLICIES = ("linear", "constant")
+LR_POLICIES = ("linear", "constant", "exponential")
 LR_STEP_UNITS = ("epoch", "iteration")
 
 
@@ -39,11 +39,14 @@ class EvalImages:
         fake: translated images.
         real: real images of the domain `fake` belongs to (FID, KID); any number, may be empty.
         target: the aligned ground truth of each fake, where the data has one (PSNR, SSIM, LPIPS, L1).
+        baseline: what a reference method makes of the same inputs (bicubic upsampling for
+            super-resolution), scored against `target` beside `fake` (`psnr_baseline`, ...).
     """
 
     fake: Tensor
     real: Tensor | None = None
     target: Tensor | None = None
+    baseline: Tensor | None = None
 
 
 class I2IMethod(L.LightningModule):
@@ -61,6 +64,7 @@ class I2IMethod(L.LightningModule):
         n_epochs: int = 100,
         n_epochs_decay: int = 100,
         lr_step_unit: str = "epoch",
+        lr_decay_rate: float = 0.96,
     ):
         super().__init__()
         if lr_policy not in LR_POLICIES:
@@ -73,6 +77,7 @@ class I2IMethod(L.LightningModule):
         self.n_epochs = n_epochs
         self.n_epochs_decay = n_epochs_decay
         self.lr_step_unit = lr_step_unit
+        self.lr_decay_rate = lr_decay_rate
         # Training batches processed; Lightning's global_step counts optimizer steps instead.
         self.iteration = 0
         self._optimizer_index: dict[str, int] = {}
@@ -89,6 +94,8 @@ class I2IMethod(L.LightningModule):
         optimizers = [torch.optim.Adam(params, lr=lr, betas=self.betas) for params, lr in specs.values()]
         if self.lr_policy == "constant":
             return optimizers
+        if self.lr_policy == "exponential":
+            return optimizers, [torch.optim.lr_scheduler.ExponentialLR(opt, self.lr_decay_rate) for opt in optimizers]
         rule = LinearDecay(self.n_epochs, self.n_epochs_decay)
         return optimizers, [torch.optim.lr_scheduler.LambdaLR(opt, rule) for opt in optimizers]
 

@@ -46,6 +46,8 @@ class ImageQualityMetrics(Callback):
     """Compares a method's translations (its `evaluation_images` hook) with real images of the
     target domain (FID, KID) and, where the data is aligned, with the ground truth (PSNR, SSIM,
     MS-SSIM, LPIPS). Logged as `val/fid`, `val/kid_mean`, `val/psnr`, ... (`test/...` in test).
+    A method's baseline output (`EvalImages.baseline`, e.g. bicubic upsampling) gets the paired
+    metrics too, logged beside them as `val/psnr_baseline`, `val/ssim_baseline`, ...
 
     Args:
         metrics: which to compute, from fid, kid, psnr, ssim, ms_ssim, lpips.
@@ -102,6 +104,8 @@ class ImageQualityMetrics(Callback):
         self.lpips_network: nn.Module | None = None
         self._cache: FeatureCache | None = None
         self._groups: dict[str, dict[str, Metric]] = {}
+        # Paired metrics of each group's baseline output (EvalImages.baseline), e.g. bicubic.
+        self._baselines: dict[str, dict[str, Metric]] = {}
         self._counts: dict[str, Tensor] = {}
         self._active = False
         self._logged_names: set[str] = set()
@@ -198,16 +202,22 @@ class ImageQualityMetrics(Callback):
                 counts[1] += len(real_features)
                 for metric in distribution:
                     metrics[metric].update(real_features, real=True)
-        paired = [m for m in self.metrics if m in PAIRED_METRICS]
-        if paired and images.target is not None:
+        if any(m in PAIRED_METRICS for m in self.metrics) and images.target is not None:
             counts[2] += len(images.fake)
-            fake, target = paired_inputs(images.fake, images.target, self.sr_scale is not None, self.sr_scale or 0)
-            metrics = self._paired_metrics(name, *fake.shape[-2:], device)
-            for metric in paired:
-                if metric == "lpips":
-                    metrics[metric].update(images.fake, images.target)  # LPIPSMetric casts to float32
-                else:
-                    metrics[metric].update(fake, target)
+            self._update_paired(self._groups.setdefault(name, {}), images.fake, images.target, device)
+            if images.baseline is not None:
+                self._update_paired(self._baselines.setdefault(name, {}), images.baseline, images.target, device)
+
+    def _update_paired(self, metrics: dict[str, Metric], fake: Tensor, target: Tensor, device: torch.device) -> None:
+        measured, reference = paired_inputs(fake, target, self.sr_scale is not None, self.sr_scale or 0)
+        self._add_paired_metrics(metrics, *measured.shape[-2:], device)
+        for metric in PAIRED_METRICS:
+            if metric not in metrics:
+                continue
+            if metric == "lpips":
+                metrics[metric].update(fake, target)  # LPIPSMetric casts to float32
+            else:
+                metrics[metric].update(measured, reference)
 
     def _extract(self, pixels: Tensor) -> Tensor:
         # Full float32 convolutions: TF32 (PyTorch's default for cuDNN on Ampere and later) moves
@@ -234,8 +244,7 @@ class ImageQualityMetrics(Callback):
             ).to(device)
         return metrics
 
-    def _paired_metrics(self, name: str, height: int, width: int, device: torch.device) -> dict[str, Metric]:
-        metrics = self._groups.setdefault(name, {})
+    def _add_paired_metrics(self, metrics: dict[str, Metric], height: int, width: int, device: torch.device) -> None:
         builders = {
             "psnr": psnr_metric,
             "ssim": ssim_metric,
@@ -245,7 +254,6 @@ class ImageQualityMetrics(Callback):
         for metric in self.metrics:
             if metric in builders and metric not in metrics:
                 metrics[metric] = builders[metric]().to(device)
-        return metrics
 
     # ------------------------------------------------------------------------- results
     def _log_and_reset(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -254,8 +262,10 @@ class ImageQualityMetrics(Callback):
             # Sample counts over all processes decide what can be computed.
             fakes, reals, pairs = trainer.strategy.reduce(self._counts[name], reduce_op="sum").tolist()
             results[name] = self._compute(name, metrics, min(fakes, reals), pairs)
+            if pairs and name in self._baselines:
+                results[name] |= {f"{m}_baseline": metric.compute() for m, metric in self._baselines[name].items()}
         self._log(pl_module, stage, results)
-        for metrics in self._groups.values():
+        for metrics in [*self._groups.values(), *self._baselines.values()]:
             for metric in metrics.values():
                 metric.reset()
         self._counts.clear()

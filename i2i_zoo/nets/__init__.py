@@ -3,6 +3,7 @@ from i2i_zoo.nets.generators import GENERATORS, build_generator
 from i2i_zoo.nets.layers import conv_bias, get_norm_layer, init_weights
 from i2i_zoo.nets.patchgan import PatchGANDiscriminator
 from i2i_zoo.nets.resnet_generator import ResnetBlock, ResnetGenerator
+from i2i_zoo.nets.srresnet import SRResidualBlock, SRResNet
 from i2i_zoo.nets.unet import UnetGenerator, UnetSkipBlock
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "PatchGANDiscriminator",
     "ResnetBlock",
     "ResnetGenerator",
+    "SRResNet",
+    "SRResidualBlock",
     "UnetGenerator",
     "UnetSkipBlock",
     "build_generator",

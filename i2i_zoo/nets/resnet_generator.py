@@ -43,12 +43,15 @@ class ResnetGenerator(nn.Module):
     """7x7 conv, two stride-2 downsamplings, `n_blocks` residual blocks, two upsamplings, 7x7 conv, tanh.
 
     Input sides must be multiples of `size_multiple` for the output to match the input size.
+    With `final_tanh=False` the output is the last convolution's, for methods that add it to an
+    image before squashing (SPL's reference transfer).
     """
 
     size_multiple = 4
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, n_blocks: int = 9,
-                 norm: str = "instance", use_dropout: bool = False, padding_mode: str = "reflect") -> None:
+                 norm: str = "instance", use_dropout: bool = False, padding_mode: str = "reflect",
+                 final_tanh: bool = True) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         norm_layer, bias = get_norm_layer(norm), conv_bias(norm)
@@ -64,7 +67,7 @@ class ResnetGenerator(nn.Module):
                 norm_layer(ch // 2),
                 nn.ReLU(inplace=True),
             ]
-        head = [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        head = [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)] + ([nn.Tanh()] if final_tanh else [])
         self.model = nn.Sequential(*stem, *down, *blocks, *up, *head)
 
     def forward(self, x: Tensor) -> Tensor:

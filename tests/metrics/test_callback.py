@@ -16,6 +16,7 @@ from torchmetrics.image.fid import NoTrainInceptionV3
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from i2i_zoo.methods import EvalImages
 from i2i_zoo.metrics import ImageQualityMetrics
 from i2i_zoo.metrics.features import CACHE_ENV, quantize
 
@@ -228,3 +229,22 @@ def test_missing_weights_stop_the_cli_before_any_training(monkeypatch, tmp_path)
         run(["fit", "-c", str(recipe), "--data.num_workers", "0"])
     # Raised in setup, before the sanity check and the first training step.
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("samples"))
+
+
+class NoisyWithBaseline(NoisyMethod):
+    """Its baseline is what NoisyMethod(2 x sigma) translates."""
+
+    def evaluation_images(self, batch):
+        (images,) = super().evaluation_images(batch).values()
+        doubled = NoisyMethod(2 * self.sigma).evaluation_images(batch)["AtoB"].fake
+        return {"AtoB": EvalImages(fake=images.fake, real=images.real, target=images.target, baseline=doubled)}
+
+
+def test_baseline_gets_the_paired_metrics_beside_the_output():
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      callbacks=[ImageQualityMetrics(metrics=["psnr", "ssim"], sr_scale=2)])
+    (metrics,) = trainer.validate(NoisyWithBaseline(0.1), dataloaders=loader(smooth_images(n=8)), verbose=False)
+    doubled = validate(ImageQualityMetrics(metrics=["psnr", "ssim"], sr_scale=2), 0.2, images=smooth_images(n=8))
+    assert metrics["val/psnr_baseline"] == pytest.approx(doubled["val/psnr"], abs=1e-4)
+    assert metrics["val/ssim_baseline"] == pytest.approx(doubled["val/ssim"], abs=1e-5)
+    assert metrics["val/psnr"] > metrics["val/psnr_baseline"] + 3  # half the noise: ~6 dB better

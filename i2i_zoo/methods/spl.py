@@ -1,0 +1,341 @@
+"""SPL: one generator trained by the Spatial Profile Loss alone, no discriminator (Sarfraz et al.,
+"Content and Colour Distillation for Learning Image Translations with the Spatial Profile Loss",
+BMVC 2019), for its three tasks: domain mapping, x4 super-resolution and reference (makeup)
+transfer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from i2i_zoo.losses import SpatialProfileLoss
+from i2i_zoo.methods.base import EvalImages, I2IMethod, translate_any_size
+from i2i_zoo.nets import ResnetGenerator, SRResNet, init_weights
+
+DIRECTIONS = ("AtoB", "BtoA")
+LR_POLICIES = ("constant", "exponential")
+
+
+class _SPLMethod(I2IMethod):
+    """One generator `G`, one Adam optimizer (the original's 2e-4, beta1 0.9), the loss
+    -(GP + CP) (+ an optional L1 term where there is a ground truth); training and validation log
+    the similarities `GP` and `CP` (12 and 24 at best)."""
+
+    def __init__(self, gp_weight: float, rgb_weight: float, yuv_weight: float, yuv_gradient_weight: float,
+                 lr: float, betas: tuple[float, float], lr_policy: str, lr_decay_rate: float, l1_weight: float = 0.0):
+        if lr_policy not in LR_POLICIES:
+            raise ValueError(f"model.lr_policy={lr_policy!r} is unknown for SPL; choose one of {LR_POLICIES}")
+        super().__init__(betas=betas, lr_policy=lr_policy, lr_decay_rate=lr_decay_rate)
+        self.spl = SpatialProfileLoss(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight)
+        self.lr = lr
+        self.l1_weight = l1_weight
+
+    def optimizer_specs(self):
+        return {"G": (self.G.parameters(), self.lr)}
+
+    def _check_colour_profile(self, channels: int, option: str) -> None:
+        if channels != 3 and (self.spl.yuv_weight or self.spl.yuv_gradient_weight):
+            raise ValueError(
+                f"{option}={channels}: the colour profile on YUV needs RGB images; "
+                "set model.yuv_weight and model.yuv_gradient_weight to 0 for other images"
+            )
+
+    def _optimize_profiles(self, fake: Tensor, gp_target: Tensor, cp_target: Tensor, l1_target: Tensor | None = None) -> None:
+        gp, cp = self.spl.gp(fake, gp_target), self.spl.cp(fake, cp_target)
+        terms = {"GP": gp, "CP": cp, "SPL": -(gp + cp)}
+        if self.l1_weight:
+            terms["L1"] = self.l1_weight * F.l1_loss(fake, l1_target)
+        self.optimize("G", terms["SPL"] + terms.get("L1", 0), terms)
+
+    def profile_targets(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        """What the output's gradient profile and colour profile are compared with."""
+        raise NotImplementedError
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, EvalImages]:
+        groups = super()._evaluate(batch, stage)
+        (images,) = groups.values()
+        gp_target, cp_target = self.profile_targets(batch)
+        similarities = {"GP": self.spl.gp(images.fake, gp_target), "CP": self.spl.cp(images.fake, cp_target)}
+        self.log_terms(similarities, prefix=stage, batch_size=len(images.fake))
+        return groups
+
+
+class SPL(_SPLMethod):
+    """Domain mapping on paired data (pix2pix layout): `G` (ResNet, 9 blocks) maps the input
+    domain to the output domain, trained by SPL against the aligned target.
+
+    Args:
+        channels_A: channels of domain A images (linked from the datamodule).
+        channels_B: channels of domain B images (linked from the datamodule).
+        direction: `AtoB` translates A to B, `BtoA` B to A.
+        ngf: generator filters in the first layer.
+        n_blocks: residual blocks of the generator (9 in the paper).
+        norm: `instance`, `batch` or `none`.
+        init_type: `normal` (the original's N(0, 0.02)), `xavier`, `kaiming` or `orthogonal`.
+        init_gain: scale of the initialisation.
+        gp_weight: weight of the gradient profile.
+        rgb_weight: weight of the colour profile on RGB.
+        yuv_weight: weight of the colour profile on YUV.
+        yuv_gradient_weight: weight of the colour profile on the differences of YUV.
+        l1_weight: weight of an L1 term to the ground truth; 0 in the paper. Every profile is
+            L2-normalised, so SPL cannot see a global gain of the image: this term pins
+            brightness where PSNR matters (see the README).
+        lr: Adam learning rate.
+        betas: Adam betas (the original's beta1 is 0.9).
+        lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
+        lr_decay_rate: the exponential policy's factor per epoch.
+    """
+
+    def __init__(
+        self,
+        channels_A: int = 3,
+        channels_B: int = 3,
+        direction: str = "AtoB",
+        ngf: int = 64,
+        n_blocks: int = 9,
+        norm: str = "instance",
+        init_type: str = "normal",
+        init_gain: float = 0.02,
+        gp_weight: float = 1.0,
+        rgb_weight: float = 1.0,
+        yuv_weight: float = 1.0,
+        yuv_gradient_weight: float = 1.0,
+        l1_weight: float = 0.0,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.9, 0.999),
+        lr_policy: str = "constant",
+        lr_decay_rate: float = 0.96,
+    ):
+        super().__init__(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight, lr, betas, lr_policy, lr_decay_rate, l1_weight)
+        if direction not in DIRECTIONS:
+            raise ValueError(f"model.direction={direction!r} is unknown; choose one of {DIRECTIONS}")
+        self.save_hyperparameters()
+        in_channels, out_channels = (channels_A, channels_B) if direction == "AtoB" else (channels_B, channels_A)
+        self._check_colour_profile(out_channels, "the output domain's channels (data.channels_A/B)")
+        self.G = init_weights(ResnetGenerator(in_channels, out_channels, ngf, n_blocks, norm), init_type, init_gain)
+        self.direction = direction
+
+    @property
+    def size_multiple(self) -> int:
+        return self.G.size_multiple
+
+    def _source_target(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        real_a, real_b = self.require(batch, "A", "B")
+        return (real_a, real_b) if self.direction == "AtoB" else (real_b, real_a)
+
+    def profile_targets(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        _, target = self._source_target(batch)
+        return target, target
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        source, target = self._source_target(batch)
+        self._optimize_profiles(self.G(source), gp_target=target, cp_target=target, l1_target=target)
+
+    def translate(self, images: Tensor) -> Tensor:
+        """Translate source-domain images in [-1, 1] (sides multiples of `size_multiple`)."""
+        if images.shape[1] != self.G.in_channels:
+            raise ValueError(f"{self.direction} translation takes {self.G.in_channels}-channel images, got {images.shape[1]}")
+        return self.G(images)
+
+    def export_generator(self) -> nn.Module:
+        return self.G
+
+    def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
+        source, target = self._source_target(batch)
+        return {self.direction: EvalImages(fake=self.translate(source), real=target, target=target)}
+
+    def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        source, target = self._source_target(batch)
+        return {"input": source, "output": self.translate(source), "target": target}
+
+
+class SPLSuperResolution(_SPLMethod):
+    """Single-image super-resolution: `G` (SRResNet) upscales `lr` batches by `scale`, trained by
+    SPL against `hr`. Validation scores the output and, as the baseline, bicubic upsampling
+    (`EvalImages.baseline`: `val/psnr_baseline` beside `val/psnr` with the metrics callback).
+
+    Args:
+        channels: image channels (linked from the datamodule).
+        scale: upscaling factor, 2, 4 or 8 (linked from the datamodule).
+        num_features: SRResNet width (64).
+        num_blocks: SRResNet residual blocks (16).
+        norm: `batch` (SRResNet's) or `none`.
+        gp_weight: weight of the gradient profile.
+        rgb_weight: weight of the colour profile on RGB.
+        yuv_weight: weight of the colour profile on YUV.
+        yuv_gradient_weight: weight of the colour profile on the differences of YUV.
+        l1_weight: weight of an L1 term to the ground truth; 0 in the paper. Every profile is
+            L2-normalised, so SPL cannot see a global gain of the image: this term pins
+            brightness where PSNR matters (see the README).
+        lr: Adam learning rate.
+        betas: Adam betas (the original's beta1 is 0.9).
+        lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
+        lr_decay_rate: the exponential policy's factor per epoch.
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        scale: int = 4,
+        num_features: int = 64,
+        num_blocks: int = 16,
+        norm: str = "batch",
+        gp_weight: float = 1.0,
+        rgb_weight: float = 1.0,
+        yuv_weight: float = 1.0,
+        yuv_gradient_weight: float = 1.0,
+        l1_weight: float = 0.0,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.9, 0.999),
+        lr_policy: str = "constant",
+        lr_decay_rate: float = 0.96,
+    ):
+        super().__init__(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight, lr, betas, lr_policy, lr_decay_rate, l1_weight)
+        self.save_hyperparameters()
+        self._check_colour_profile(channels, "data.channels")
+        self.G = SRResNet(channels, channels, scale, num_features, num_blocks, norm)
+        self.scale = scale
+
+    def profile_targets(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        (hr,) = self.require(batch, "hr")
+        return hr, hr
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        lr, hr = self.require(batch, "lr", "hr")
+        self._optimize_profiles(self.G(lr), gp_target=hr, cp_target=hr, l1_target=hr)
+
+    def translate(self, images: Tensor) -> Tensor:
+        """Upscale low-resolution images in [-1, 1] by `scale`."""
+        if images.shape[1] != self.G.in_channels:
+            raise ValueError(f"super-resolution takes {self.G.in_channels}-channel images, got {images.shape[1]}")
+        return self.G(images)
+
+    def bicubic(self, images: Tensor) -> Tensor:
+        """The baseline: bicubic upsampling with the a = -0.5 kernel of MATLAB's imresize and PIL
+        (PyTorch's antialiased bicubic), clipped to [-1, 1]."""
+        upscaled = F.interpolate(images, scale_factor=self.scale, mode="bicubic", antialias=True, align_corners=False)
+        return upscaled.clamp(-1, 1)
+
+    def export_generator(self) -> nn.Module:
+        return self.G
+
+    def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
+        lr, hr = self.require(batch, "lr", "hr")
+        return {f"x{self.scale}": EvalImages(fake=self.translate(lr), real=hr, target=hr, baseline=self.bicubic(lr))}
+
+    def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        lr, hr = self.require(batch, "lr", "hr")
+        return {"bicubic": self.bicubic(lr), "output": self.translate(lr), "target": hr}
+
+
+class ReferenceTransfer(nn.Module):
+    """The original's makeup generator: a ResNet on the 6-channel concatenation (source,
+    reference) whose output is added to the reference and squashed by tanh."""
+
+    size_multiple = ResnetGenerator.size_multiple
+
+    def __init__(self, channels: int = 3, ngf: int = 64, n_blocks: int = 9, norm: str = "instance"):
+        super().__init__()
+        self.in_channels, self.out_channels = 2 * channels, channels
+        self.net = ResnetGenerator(2 * channels, channels, ngf, n_blocks, norm, final_tanh=False)
+
+    def forward(self, source_and_reference: Tensor) -> Tensor:
+        reference = source_and_reference[:, self.out_channels :]
+        return torch.tanh(reference + self.net(source_and_reference))
+
+
+class SPLReferenceTransfer(_SPLMethod):
+    """Reference-based transfer such as makeup: `G` renders the `source` batch in the style
+    (colours) of the `reference` batch, keeping the source's content: GP against the source, CP
+    against the reference. Swapping source and reference at inference removes the reference's
+    style (makeup removal).
+
+    Args:
+        channels: image channels (linked from the datamodule).
+        ngf: generator filters in the first layer.
+        n_blocks: residual blocks of the generator (9 in the paper).
+        norm: `instance`, `batch` or `none`.
+        init_type: `normal` (the original's N(0, 0.02)), `xavier`, `kaiming` or `orthogonal`.
+        init_gain: scale of the initialisation.
+        gp_weight: weight of the gradient profile (to the source).
+        rgb_weight: weight of the colour profile on RGB (to the reference).
+        yuv_weight: weight of the colour profile on YUV.
+        yuv_gradient_weight: weight of the colour profile on the differences of YUV.
+        lr: Adam learning rate.
+        betas: Adam betas (the original's beta1 is 0.9).
+        lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
+        lr_decay_rate: the exponential policy's factor per epoch.
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        norm: str = "instance",
+        init_type: str = "normal",
+        init_gain: float = 0.02,
+        gp_weight: float = 1.0,
+        rgb_weight: float = 1.0,
+        yuv_weight: float = 1.0,
+        yuv_gradient_weight: float = 1.0,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.9, 0.999),
+        lr_policy: str = "constant",
+        lr_decay_rate: float = 0.96,
+    ):
+        super().__init__(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight, lr, betas, lr_policy, lr_decay_rate)
+        self.save_hyperparameters()
+        self._check_colour_profile(channels, "data.channels")
+        self.G = init_weights(ReferenceTransfer(channels, ngf, n_blocks, norm), init_type, init_gain)
+
+    @property
+    def size_multiple(self) -> int:
+        return self.G.size_multiple
+
+    def profile_targets(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        source, reference = self.require(batch, "source", "reference")
+        return source, reference
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        source, reference = self.require(batch, "source", "reference")
+        self._optimize_profiles(self.translate(source, reference), gp_target=source, cp_target=reference)
+
+    def translate(self, images: Tensor, reference: Tensor) -> Tensor:
+        """Render `images` (sources in [-1, 1]) in the style of `reference` (same shape)."""
+        if images.shape != reference.shape:
+            raise ValueError(f"source and reference must have one shape, got {tuple(images.shape)} and {tuple(reference.shape)}")
+        if images.shape[1] != self.G.out_channels:
+            raise ValueError(f"reference transfer takes {self.G.out_channels}-channel images, got {images.shape[1]}")
+        return self.G(torch.cat([images, reference], 1))
+
+    def export_generator(self) -> nn.Module:
+        """`G`: it takes the source and the reference concatenated along channels."""
+        return self.G
+
+    def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
+        source, reference = self.require(batch, "source", "reference")
+        return {"transfer": EvalImages(fake=self.translate(source, reference), real=reference)}
+
+    def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        source, reference = self.require(batch, "source", "reference")
+        return {
+            "source": source,
+            "reference": reference,
+            "output": self.translate(source, reference),
+            "swapped": self.translate(reference, source),
+        }
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        images, reference = self.require(batch, "image", "reference")
+        channels = images.shape[1]
+        with torch.no_grad():
+            output = translate_any_size(
+                lambda pair: self.translate(pair[:, :channels], pair[:, channels:]),
+                torch.cat([images, reference], 1),
+                self.size_multiple,
+            )
+        return {"image": output, "path": batch.get("path")}

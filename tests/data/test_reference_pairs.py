@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter
+
+from i2i_zoo.data.datamodules import ReferencePairDataModule
+from i2i_zoo.data.datasets import AffineWarps, ReferencePairDataset
+from i2i_zoo.data.io import ImageReadError
+from i2i_zoo.data.transforms import build_transform
+
+SMALL = dict(load_size=20, crop_size=16, batch_size=2, num_workers=0)
+
+
+def _pixels(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def _write(path: Path, pixels: np.ndarray) -> Path:
+    """Write uint8 RGB (or gray) pixels as a PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), pixels[:, :, ::-1] if pixels.ndim == 3 else pixels)
+    return path
+
+
+def _write_split(root: Path, split: str, sources: int, references: int, size: int = 20) -> None:
+    for i in range(sources):
+        _write(root / split / "source" / f"s{i}.png", _pixels((size, size, 3), i))
+    for i in range(references):
+        _write(root / split / "reference" / f"r{i}.png", _pixels((size, size, 3), 100 + i))
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> Path:
+    """``train`` with 3 sources and 4 references, ``val`` and ``test`` with 2 and 2."""
+    root = tmp_path / "pairs"
+    for split, sources, references in (("train", 3, 4), ("val", 2, 2), ("test", 2, 2)):
+        _write_split(root, split, sources, references)
+    return root
+
+
+def _names(paths: list[str]) -> list[str]:
+    return [Path(path).name for path in paths]
+
+
+def test_folders_layout_batches(folders: Path) -> None:
+    dm = ReferencePairDataModule(str(folders), **SMALL)
+    assert dm.hparams.channels == 3  # linked to the model by the CLI
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert set(batch) == {"source", "reference", "source_path", "reference_path"}
+    assert batch["source"].shape == batch["reference"].shape == (2, 3, 16, 16)
+    assert batch["source"].dtype == batch["reference"].dtype == torch.float32
+    assert batch["source"].min() >= -1 and batch["reference"].max() <= 1
+    assert {Path(p).parent.parent.name for p in batch["source_path"] + batch["reference_path"]} == {"train"}
+    assert {Path(p).parent.name for p in batch["reference_path"]} == {"reference"}
+    val = next(iter(dm.val_dataloader()))
+    assert _names(val["source_path"]) == ["s0.png", "s1.png"]
+    assert _names(val["reference_path"]) == ["r0.png", "r1.png"]  # evaluation pairs by index
+    assert val["source"].shape == (2, 3, 16, 16)
+    dm.setup("test")
+    assert {Path(p).parent.parent.name for p in next(iter(dm.test_dataloader()))["source_path"]} == {"test"}
+
+
+def test_fixed_pairing_takes_the_reference_of_the_same_sorted_index(folders: Path) -> None:
+    _write_split(folders, "few", sources=3, references=2)
+    dataset = ReferencePairDataset(folders / "few/source", folders / "few/reference", random_pairing=False)
+    pairs = [(Path(dataset[i]["source_path"]).name, Path(dataset[i]["reference_path"]).name) for i in range(3)]
+    assert pairs == [("s0.png", "r0.png"), ("s1.png", "r1.png"), ("s2.png", "r0.png")]
+
+
+def test_random_pairing_draws_from_the_generator_only(folders: Path) -> None:
+    dataset = ReferencePairDataset(folders / "train/source", folders / "train/reference")
+
+    def picks(generator_seed: int, torch_seed: int) -> list[str]:
+        torch.manual_seed(torch_seed)
+        dataset.generator = torch.Generator().manual_seed(generator_seed)
+        state = torch.get_rng_state()
+        names = [Path(dataset[i % 3]["reference_path"]).name for i in range(12)]
+        assert torch.equal(torch.get_rng_state(), state)
+        return names
+
+    assert picks(0, torch_seed=1) == picks(0, torch_seed=2)
+    assert picks(0, torch_seed=1) != picks(1, torch_seed=1)
+    assert set(picks(0, torch_seed=1)) <= {f"r{i}.png" for i in range(4)}
+    assert len(set(picks(0, torch_seed=1))) > 1
+
+
+@pytest.mark.parametrize("layout", ["folders", "side_by_side"])
+def test_source_and_reference_get_the_same_crop_and_flip(tmp_path: Path, layout: str) -> None:
+    image = _pixels((24, 24, 3))
+    if layout == "folders":
+        _write(tmp_path / "train" / "source" / "x.png", image)
+        _write(tmp_path / "train" / "reference" / "x.png", image)
+    else:
+        _write(tmp_path / "train" / "x.png", np.concatenate([image, image], axis=1))
+    dm = ReferencePairDataModule(str(tmp_path), layout=layout, val_split=None, **SMALL)
+    dm.setup("fit")
+    crops = set()
+    for _ in range(10):
+        item = dm.train_dataset[0]
+        assert item["source"].shape == (3, 16, 16)
+        assert torch.equal(item["source"], item["reference"])
+        crops.add(item["source"].numpy().tobytes())
+    assert len(crops) > 3
+
+
+def test_side_by_side_layout_splits_each_image(tmp_path: Path) -> None:
+    image = np.zeros((6, 10, 3), np.uint8)
+    image[:, 5:] = 255
+    path = _write(tmp_path / "val" / "x.png", image)
+    _write(tmp_path / "val" / "y.png", image)
+    dm = ReferencePairDataModule(str(tmp_path), layout="side_by_side", preprocess="none", **SMALL)
+    dm.setup("validate")
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["source"].shape == batch["reference"].shape == (2, 3, 6, 5)
+    assert (batch["source"] == -1).all() and (batch["reference"] == 1).all()
+    assert batch["source_path"][0] == batch["reference_path"][0] == str(path)
+    _write(tmp_path / "val" / "odd.png", np.zeros((6, 11, 3), np.uint8))
+    dm.setup("validate")
+    with pytest.raises(ImageReadError, match=r"odd\.png has odd width 11.*source left half \| reference right half"):
+        dm.val_dataset[0]
+
+
+def test_a_reference_of_another_size_is_resized_to_its_source(tmp_path: Path) -> None:
+    _write(tmp_path / "s" / "a.png", _pixels((20, 24, 3)))
+    _write(tmp_path / "r" / "b.png", np.full((10, 30, 3), 200, np.uint8))
+    for transform in (None, build_transform(20, 16, True, True, preprocess="crop")):
+        item = ReferencePairDataset(tmp_path / "s", tmp_path / "r", transform=transform)[0]
+        assert item["reference"].shape == item["source"].shape
+        assert torch.allclose(item["reference"], torch.tensor(200 / 255 * 2 - 1))
+
+
+def test_gray_images(folders: Path) -> None:
+    _write(folders / "gray" / "source" / "a.png", _pixels((20, 20)))
+    _write(folders / "gray" / "reference" / "b.png", _pixels((20, 20), 1))
+    dm = ReferencePairDataModule(str(folders), channels=1, val_split="gray", **SMALL)
+    dm.setup("validate")
+    item = dm.val_dataset[0]
+    assert item["source"].shape == item["reference"].shape == (1, 16, 16)
+
+
+def _write_warps(path: Path, rows: dict[str, np.ndarray]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(AffineWarps.COLUMNS)
+        for name, matrix in rows.items():
+            writer.writerow([name, *np.asarray(matrix)[:2].ravel()])
+
+
+def _as_3x3(matrix: np.ndarray) -> np.ndarray:
+    return np.vstack([matrix, [0.0, 0.0, 1.0]])
+
+
+def test_warps_align_each_reference_onto_its_source(tmp_path: Path) -> None:
+    smooth = gaussian_filter(_pixels((64, 64, 3)).astype(np.float32), (3, 3, 0))
+    source = np.clip((smooth - smooth.mean()) * 8 + 128, 0, 255).astype(np.uint8)
+    # The reference is the source rotated by 12 degrees and shifted: reference(R p) = source(p).
+    rotation = _as_3x3(cv2.getRotationMatrix2D((32.0, 32.0), 12, 1.0)) @ _as_3x3(np.float64([[1, 0, 2.5], [0, 1, -1.5]]))
+    reference = cv2.warpAffine(source, rotation[:2], (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    _write(tmp_path / "train" / "source" / "s.png", source)
+    _write(tmp_path / "train" / "reference" / "r.png", reference)
+    canonical = _as_3x3(np.float64([[0.8, 0.1, 5.0], [-0.1, 0.9, 3.0]]))  # any shared frame
+    _write_warps(tmp_path / "warps.csv", {
+        "train/source/s.png": canonical,
+        "train/reference/r.png": canonical @ np.linalg.inv(rotation),
+    })
+
+    def error(**options) -> float:
+        dm = ReferencePairDataModule(str(tmp_path), preprocess="none", flip=False, val_split=None,
+                                     batch_size=1, num_workers=0, **options)
+        dm.setup("fit")
+        item = dm.train_dataset[0]
+        assert item["reference"].shape == item["source"].shape == (3, 64, 64)
+        inside = (slice(None), slice(12, -12), slice(12, -12))
+        return float((item["reference"] - item["source"])[inside].abs().mean())
+
+    assert error() > 0.1
+    assert error(warps_file="warps.csv") < 0.02
+
+
+def test_an_image_without_a_warps_row_is_named(folders: Path) -> None:
+    rows = {f"train/source/s{i}.png": np.eye(3) for i in range(3)}
+    rows.update({f"train/reference/r{i}.png": np.eye(3) for i in range(3)})  # r3 is missing
+    _write_warps(folders / "warps.csv", rows)
+    dm = ReferencePairDataModule(str(folders), warps_file="warps.csv", val_split=None, **SMALL)
+    with pytest.raises(ValueError, match=r"r3\.png has no row in the warps file .*warps\.csv"):
+        dm.setup("fit")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("path,a11,a12\ntrain/source/s0.png,1,0\n", r"warps\.csv lacks the columns \['a13', 'a21', 'a22', 'a23'\]"),
+    ("path,a11,a12,a13,a21,a22,a23\ntrain/source/s0.png,1,0,0,0,1,0\ntrain/source/s1.png,1,x,0,0,1,0\n",
+     r"warps\.csv line 3: a11\.\.a23 must be numbers"),
+    ("path,a11,a12,a13,a21,a22,a23\ntrain/source/s0.png,1,0,0\n", r"warps\.csv line 2: a11\.\.a23 must be numbers"),
+    ("path,a11,a12,a13,a21,a22,a23\ntrain/source/s0.png,1,1,0,1,1,0\n", r"warps\.csv line 2: .*s0\.png is not invertible"),
+])
+def test_a_malformed_warps_file_names_the_file_and_the_line(folders: Path, content: str, message: str) -> None:
+    (folders / "warps.csv").write_text(content)
+    dm = ReferencePairDataModule(str(folders), warps_file="warps.csv", **SMALL)
+    with pytest.raises(ValueError, match=message):
+        dm.setup("fit")
+
+
+def test_a_missing_warps_file_is_named(folders: Path) -> None:
+    dm = ReferencePairDataModule(str(folders), warps_file="nowhere.csv", **SMALL)
+    with pytest.raises(FileNotFoundError, match=r"data\.warps_file: .*nowhere\.csv does not exist"):
+        dm.setup("fit")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (dict(layout="grid"), r"data\.layout='grid' is unknown; use one of \('folders', 'side_by_side'\)"),
+    (dict(layout="side_by_side", warps_file="warps.csv"), r"data\.warps_file needs data\.layout: folders"),
+    (dict(preprocess="scale_width"), r"data\.preprocess"),
+])
+def test_bad_options_fail_at_instantiation(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ReferencePairDataModule("unused", **options)
+
+
+def test_missing_folders_name_the_layout_and_the_options(folders: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"train.makeup does not exist.*data\.source_folder"):
+        ReferencePairDataModule(str(folders), source_folder="makeup", **SMALL).setup("fit")
+    with pytest.raises(FileNotFoundError, match=r"valid.source does not exist.*data\.val_split: null"):
+        ReferencePairDataModule(str(folders), val_split="valid", **SMALL).setup("fit")
+    dm = ReferencePairDataModule(str(folders), val_split=None, **SMALL)
+    dm.setup("fit")
+    assert dm.val_dataloader() == []
+
+
+def test_corrupt_image_names_the_file(folders: Path) -> None:
+    (folders / "val" / "source" / "s0.png").write_bytes(b"not a png")
+    dm = ReferencePairDataModule(str(folders), **SMALL)
+    dm.setup("validate")
+    with pytest.raises(ImageReadError, match=r"val.source.s0\.png"):
+        dm.val_dataset[0]
+
+
+def _first_batch(root: Path, seed: int) -> dict:
+    torch.manual_seed(seed)
+    dm = ReferencePairDataModule(str(root), **SMALL)
+    dm.setup("fit")
+    return next(iter(dm.train_dataloader()))
+
+
+def test_the_torch_seed_decides_the_training_stream(folders: Path) -> None:
+    first, again, other = (_first_batch(folders, seed) for seed in (0, 0, 1))
+    assert torch.equal(first["source"], again["source"]) and first["reference_path"] == again["reference_path"]
+    assert not torch.equal(first["reference"], other["reference"])
