@@ -30,10 +30,32 @@ LINKED_ARGUMENTS = (
     ("crop_size", "image_size"),
     ("channels", "channels"),
     ("scale", "scale"),
+    ("image_size", "image_size"),
+    ("domains", "domains"),
 )
 
 
 class I2IZooCLI(LightningCLI):
+    def __init__(self, *args, **kwargs) -> None:
+        self._argv = list(kwargs.get("args") or [])
+        super().__init__(*args, **kwargs)
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning replaces the model's configuration by the checkpoint's hyperparameters; the
+        # inference options given on the command line (I2IMethod.inference_options) still apply.
+        subcommand = self.config.get("subcommand")
+        model = self.config[subcommand].get("model") if subcommand else None
+        given = {}
+        if isinstance(model, Namespace) and isinstance(model.get("init_args"), Namespace):
+            given = {
+                name: model.init_args[name]
+                for name in _command_line_model_options(self._argv)
+                if name in _inference_options(model.class_path) and name in model.init_args
+            }
+        super()._parse_ckpt_path()
+        for name, value in given.items():
+            self.config[subcommand].model.init_args[name] = value
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument(
             "--base",
@@ -93,6 +115,21 @@ def link_data_to_model(config: Namespace) -> None:
                 f"follows the data, set data.{source} instead"
             )
         model.init_args[target] = value
+
+
+def _command_line_model_options(argv: list[str]) -> set[str]:
+    """The model arguments named on the command line (`--model.init_args.X` or `--model.X`)."""
+    names = set()
+    for argument in argv:
+        key = argument.split("=", 1)[0]
+        if key.startswith("--model."):
+            names.add(key.removeprefix("--model.").removeprefix("init_args."))
+    return names
+
+
+def _inference_options(class_path: str) -> tuple[str, ...]:
+    module_name, _, class_name = class_path.rpartition(".")
+    return getattr(getattr(importlib.import_module(module_name), class_name), "inference_options", ())
 
 
 def _init_defaults(class_path: str) -> dict[str, object]:

@@ -93,6 +93,34 @@ def _write_reference_layout(root: Path, data: dict, size=32, n=2):
                 cv2.imwrite(str(root / split / folder / f"{i}.jpg"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
 
 
+def _write_celeba_layout(root: Path, data: dict, n=2001, size=8):
+    """The CelebA layout: StarGAN's split puts the first 1999 shuffled images in test."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    names = [f"{i:06d}.jpg" for i in range(1, n + 1)]
+    for name in names:
+        cv2.imwrite(str(root / "images" / name), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    attributes = [*data["domains"], "Smiling"]
+    rows = [f"{name} " + " ".join(rng.choice(["1", "-1"], len(attributes))) for name in names]
+    (root / "list_attr_celeba.txt").write_text("\n".join([str(n), " ".join(attributes), *rows]) + "\n")
+
+
+def _write_ganimation_layout(root: Path, data: dict, n=2, size=32):
+    import pickle
+
+    rng = np.random.default_rng(0)
+    (root / "imgs").mkdir(parents=True)
+    conditions = {}
+    for split in ("train", "test"):
+        ids = [f"{split}_{i}" for i in range(n)]
+        for id_ in ids:
+            cv2.imwrite(str(root / "imgs" / f"{id_}.jpg"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            conditions[id_] = rng.uniform(0, 5, len(data["domains"]))
+        (root / f"{split}_ids.csv").write_text("".join(f"{id_}.jpg\n" for id_ in ids))
+    with open(root / "aus_openface.pkl", "wb") as f:
+        pickle.dump(conditions, f, protocol=2)
+
+
 # Small networks and 32 px data for each method's recipes written for full-size images.
 _CROP_32 = ["--data.load_size", "32", "--data.crop_size", "32"]
 TINY_BY_DATA = {
@@ -100,6 +128,10 @@ TINY_BY_DATA = {
     "UnpairedDataModule": ["--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--model.init_args.generator", "resnet_6blocks", *_CROP_32],
     "SuperResolutionDataModule": ["--model.init_args.num_features", "8", "--model.init_args.num_blocks", "1", "--data.patch_size", "16"],
     "ReferencePairDataModule": ["--model.init_args.ngf", "8", "--model.init_args.n_blocks", "1", *_CROP_32],
+    "MultiDomainDataModule": [
+        "--model.init_args.g_conv_dim", "8", "--model.init_args.d_conv_dim", "8", "--model.init_args.g_repeat_num", "1",
+        "--model.init_args.d_repeat_num", "3", "--data.image_size", "32", "--data.center_crop", "8",
+    ],
 }
 # The spl recipes' model takes no ndf or num_downs: the pix2pix-layout tiny options that apply.
 TINY_BY_MODEL = {"SPL": ["--model.init_args.ngf", "8", "--model.init_args.n_blocks", "1", *_CROP_32]}
@@ -116,6 +148,10 @@ def test_public_recipes_run_on_a_tiny_dataset_in_their_layout(recipe, monkeypatc
         _write_super_resolution_layout(root, data.get("scale", 4))
     elif data["class_path"] == "ReferencePairDataModule":
         _write_reference_layout(root, data)
+    elif data.get("layout") == "celeba":
+        _write_celeba_layout(root, data)
+    elif data.get("layout") == "ganimation":
+        _write_ganimation_layout(root, data)
     else:
         _write_paired_layout(root, splits=sorted({"train", data.get("val_split", "val"), data.get("test_split", "test")}))
     model_class = _recipe_model_class(recipe)

@@ -1,5 +1,5 @@
-"""`i2i-zoo convert`: network files of the original pix2pix/CycleGAN code to an i2i-zoo
-checkpoint (for `i2i-zoo predict --ckpt_path`), and back."""
+"""`i2i-zoo convert`: network files of the original pix2pix/CycleGAN and StarGAN code to an
+i2i-zoo checkpoint (for `i2i-zoo predict --ckpt_path`), and pix2pix/CycleGAN back."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ import argparse
 
 from i2i_zoo.convert.checkpoint import load_checkpoint, save_checkpoint
 from i2i_zoo.convert.original import load_original_cyclegan, load_original_pix2pix, save_original
+from i2i_zoo.convert.stargan import load_original_stargan
 from i2i_zoo.methods.pix2pix import DIRECTIONS, INFERENCE_MODES
+from i2i_zoo.methods.stargan import LABEL_TYPES
 
 # The arguments read off the files, printed so the user sees what was inferred.
 _SHOWN = ("generator", "num_downs", "ngf", "norm", "use_dropout", "ndf", "n_layers_D", "channels_A", "channels_B", "direction")
+_SHOWN_STARGAN = ("domains", "label_type", "image_size", "g_conv_dim", "g_repeat_num", "d_conv_dim", "d_repeat_num")
 
 EXAMPLES = """examples:
   i2i-zoo convert pix2pix --G facades_label2photo/latest_net_G.pth --direction BtoA --output facades.ckpt
   i2i-zoo convert cyclegan --G_A horse2zebra/latest_net_G.pth --output horse2zebra.ckpt
   i2i-zoo convert cyclegan --G_A 200_net_G_A.pth --G_B 200_net_G_B.pth --D_A 200_net_D_A.pth --D_B 200_net_D_B.pth --output run.ckpt
+  i2i-zoo convert stargan --G stargan_celeba_128/models/200000-G.ckpt --D stargan_celeba_128/models/200000-D.ckpt --output celeba.ckpt
   i2i-zoo convert to-original --ckpt_path last.ckpt --output_dir checkpoints/my_run
 """
 
@@ -53,6 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cyclegan.add_argument("--output", required=True, help="the checkpoint to write (.ckpt)")
 
+    stargan = methods.add_parser("stargan", help="<iteration>-G.ckpt [+ -D.ckpt] -> a StarGAN checkpoint")
+    stargan.add_argument("--G", required=True, help="the original's generator file, e.g. 200000-G.ckpt")
+    stargan.add_argument("--D", help="its discriminator file (optional; it also gives the image size)")
+    stargan.add_argument(
+        "--domains", nargs="+",
+        help="the domain or attribute names in label order, the original's --selected_attrs (default: the paper's "
+        "five CelebA attributes for 5 labels, else domain_0, domain_1, ...)",
+    )
+    stargan.add_argument(
+        "--label_type", choices=LABEL_TYPES, default="attributes",
+        help="attributes (CelebA, the default) or exclusive (one domain per image, e.g. RaFD)",
+    )
+    stargan.add_argument("--image_size", type=int, help="the training image size when there is no --D (default 128)")
+    stargan.add_argument("--predict_target", help="the domain or attribute name that predict translates to")
+    stargan.add_argument("--output", required=True, help="the checkpoint to write (.ckpt)")
+
     back = methods.add_parser("to-original", help="an i2i-zoo Pix2Pix/CycleGAN checkpoint -> the original's <epoch>_net_*.pth")
     back.add_argument("--ckpt_path", required=True, help="a Lightning checkpoint of Pix2Pix or CycleGAN")
     back.add_argument("--output_dir", required=True, help="the folder for the .pth files (the original's checkpoints/<name>/)")
@@ -71,11 +91,17 @@ def main(argv: list[str]) -> None:
         model = load_original_pix2pix(
             args.G, args.D, direction=args.direction, inference_mode=args.inference_mode, use_dropout=not args.no_dropout
         )
+    elif args.method == "stargan":
+        model = load_original_stargan(
+            args.G, args.D, domains=args.domains, label_type=args.label_type, image_size=args.image_size,
+            predict_target=args.predict_target,
+        )
     else:
         if args.G_A is None and args.G_B is None:
             parser.error("convert cyclegan needs --G_A or --G_B (or both)")
         overrides = {} if args.direction is None else {"direction": args.direction}
         model = load_original_cyclegan(args.G_A, args.G_B, args.D_A, args.D_B, **overrides)
     path = save_checkpoint(model, args.output)
-    shown = ", ".join(f"{key}={model.hparams[key]}" for key in _SHOWN if key in model.hparams)
+    keys = _SHOWN_STARGAN if args.method == "stargan" else _SHOWN
+    shown = ", ".join(f"{key}={model.hparams[key]}" for key in keys if key in model.hparams)
     print(f"{path}: {type(model).__name__}({shown})")

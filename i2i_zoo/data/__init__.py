@@ -1,6 +1,7 @@
 """Datasets, transforms and datamodules over image folders (files <-> tensors in [-1, 1])."""
 
 from i2i_zoo.data.datamodules import (
+    MultiDomainDataModule,
     PairedDataModule,
     ReferencePairDataModule,
     SuperResolutionDataModule,
@@ -10,6 +11,7 @@ from i2i_zoo.data.datasets import (
     AffineWarps,
     AlignedDataset,
     ImageFolderDataset,
+    MultiDomainDataset,
     ReferencePairDataset,
     SideBySideReferenceDataset,
     SuperResolutionDataset,
@@ -35,6 +37,8 @@ __all__ = [
     "AlignedDataset",
     "ImageFolderDataset",
     "ImageReadError",
+    "MultiDomainDataModule",
+    "MultiDomainDataset",
     "PairedDataModule",
     "ReferencePairDataModule",
     "ReferencePairDataset",

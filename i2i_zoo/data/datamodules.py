@@ -1,5 +1,5 @@
-"""LightningDataModules for the paired (pix2pix), unpaired (CycleGAN), super-resolution (DIV2K)
-and reference-pair folder layouts."""
+"""LightningDataModules for the paired (pix2pix), unpaired (CycleGAN), super-resolution (DIV2K),
+reference-pair and multi-domain (StarGAN, GANimation) folder layouts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import albumentations as A
+import cv2
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
@@ -17,11 +18,17 @@ from i2i_zoo.data.datasets import (
     AffineWarps,
     AlignedDataset,
     ImageFolderDataset,
+    MultiDomainDataset,
     ReferencePairDataset,
     SideBySideReferenceDataset,
     SuperResolutionDataset,
     UnpairedDataset,
+    aligned_domain_paths,
     check_scale,
+    read_au_conditions,
+    read_celeba_attributes,
+    read_condition_csv,
+    read_domain_folders,
 )
 from i2i_zoo.data.degradations import Degradation, make_degradation
 from i2i_zoo.data.io import require_folder
@@ -568,3 +575,179 @@ class ReferencePairDataModule(_PreprocessedDataModule):
         return ReferencePairDataset(
             *folders, hp.channels, self._transform(train), train and hp.random_pairing, warps
         )
+
+
+MULTI_DOMAIN_LAYOUTS = ("folders", "celeba", "ganimation", "csv")
+_LABEL_TYPES = {"folders": "exclusive", "celeba": "attributes", "ganimation": "continuous", "csv": "continuous"}
+# Each layout's default images folder and labels file (relative to root), and crop.
+_DEFAULT_FILES = {"celeba": ("images", "list_attr_celeba.txt"), "ganimation": ("imgs", "aus_openface.pkl")}
+_DEFAULT_CROP = {"celeba": 178}  # the original StarGAN's CelebA crop (faces in 178x218 images)
+_DEMO_LAYOUTS = {"folders": "multi_domain", "csv": "conditions"}
+_MULTI_DOMAIN = (
+    "(data.layout folders: root/<split>/<domain>/; celeba: root/images/ + root/list_attr_celeba.txt; "
+    "ganimation: root/imgs/ + root/aus_openface.pkl + root/<split>_ids.csv; csv: root/<split>.csv)"
+)
+_DOMAINS_ARE = {
+    "folders": "the domain folder names",
+    "celeba": "the attribute names",
+    "ganimation": "the action-unit names, one per intensity",
+    "csv": "the condition column names",
+}
+
+
+class MultiDomainDataModule(_FolderDataModule):
+    """Images with domain labels, for multi-domain translation (StarGAN, GANimation).
+
+    Layouts (``layout``), each with splits ``train``, ``val_split`` and ``test_split``:
+
+    - ``folders`` (StarGAN's RaFD): ``root/<split>/<domain>/`` images for each of ``domains``
+      (other folders are not read). ``label``: int64 index into ``domains`` (exclusive domains).
+    - ``celeba``: ``root/images/`` and ``root/list_attr_celeba.txt``; ``domains`` picks the
+      attributes. Splits ``train`` and ``test`` are the original StarGAN's (the lines shuffled
+      with seed 1234, 1999 test images). ``label``: float32 0/1 per attribute (1 -> 1, -1 -> 0).
+    - ``ganimation``: ``root/imgs/``, ``root/aus_openface.pkl`` (id -> action-unit
+      intensities in [0, 5]) and ``root/<split>_ids.csv`` (``train_ids.csv``,
+      ``test_ids.csv``). ``label``: float32 intensities / 5, in [0, 1]. Ids without conditions
+      are left out, as in the original; ids without images are an error.
+    - ``csv``: ``root/<split>.csv`` with a ``path`` column (relative to root) and the number
+      columns ``domains``. ``label``: float32 vector of those columns.
+
+    Images are center-cropped (``center_crop``), resized to ``image_size`` squared (area when
+    shrinking, bicubic when enlarging) and, for training, flipped horizontally at random.
+    Batches hold ``image`` (N, 3, image_size, image_size), ``label`` ((N,) or (N, C)) and
+    ``path``; with ``aligned_evaluation`` (folders), evaluation batches also hold
+    ``image_true`` (N, K, 3, image_size, image_size): each image's scene in all K domains.
+    ``demo:tints`` (folders) and ``demo:levels`` (csv) are built-in demo datasets.
+    """
+
+    _layout_hint = _MULTI_DOMAIN
+
+    def __init__(
+        self,
+        root: str | None = None,
+        layout: str = "folders",
+        domains: list[str] | None = None,
+        image_size: int = 128,
+        center_crop: int | None = None,
+        flip: bool = True,
+        batch_size: int = 16,
+        num_workers: int = 4,
+        val_split: str | None = "test",
+        test_split: str | None = "test",
+        images_folder: str | None = None,
+        labels_file: str | None = None,
+        predict_dir: str | None = None,
+        pin_memory: bool = True,
+        aligned_evaluation: bool = False,
+    ) -> None:
+        """
+        Args:
+            root: dataset folder, or ``demo:<name>`` for a generated demo dataset (``tints``
+                in the folders layout, ``levels`` in the csv layout; not needed for
+                ``predict``, which reads ``predict_dir``).
+            layout: ``folders``, ``celeba``, ``ganimation`` or ``csv`` (see the class docs).
+            domains: in label order, the domain folder names (folders), attribute names
+                (celeba), action-unit names, one per intensity (ganimation), or condition
+                columns (csv). Required.
+            image_size: images are resized to this square size.
+            center_crop: side of the square center crop taken before resizing; null for the
+                layout's default: 178 for celeba (the original's), no crop for the others.
+            flip: randomly flip training images horizontally.
+            batch_size: images per batch for training, validation and testing.
+            num_workers: DataLoader worker processes.
+            val_split: the split used for validation (a folder, ``<split>_ids.csv`` or
+                ``<split>.csv``; celeba: ``train`` or ``test``); null for none.
+            test_split: the split used for testing, as ``val_split``; null for none.
+            images_folder: the images folder under root (celeba: default ``images``;
+                ganimation: default ``imgs``).
+            labels_file: the labels file under root (celeba: default ``list_attr_celeba.txt``;
+                ganimation: default ``aus_openface.pkl``).
+            predict_dir: folder of images to translate with ``predict``.
+            pin_memory: pin batches in memory (only when CUDA is available).
+            aligned_evaluation: (folders layout) the evaluation splits hold every scene in every
+                domain under the same file name (renderings, or photographs of one pose), so
+                translations are scored against the true ones (L1, PSNR, SSIM).
+        """
+        super().__init__()
+
+    @property
+    def label_type(self) -> str:
+        """``exclusive`` (one domain index per image), ``attributes`` (0/1 per domain) or
+        ``continuous`` (a number per domain), from the layout."""
+        return _LABEL_TYPES[self.hparams.layout]
+
+    @property
+    def demo_layout(self) -> str:
+        # celeba and ganimation have no demo (_check_options rejects demo roots for them).
+        return _DEMO_LAYOUTS.get(self.hparams.layout, "multi_domain")
+
+    def _check_options(self) -> None:
+        hp = self.hparams
+        if hp.layout not in MULTI_DOMAIN_LAYOUTS:
+            raise ValueError(f"data.layout={hp.layout!r} is unknown; use one of {MULTI_DOMAIN_LAYOUTS}")
+        if hp.domains is None or isinstance(hp.domains, str) or not hp.domains:
+            raise ValueError(
+                f"data.domains is required: a list of {_DOMAINS_ARE[hp.layout]}, in label order "
+                f"(layout {hp.layout}), got {hp.domains!r}"
+            )
+        if len(set(hp.domains)) < len(hp.domains):
+            raise ValueError(f"data.domains={list(hp.domains)} names a domain twice")
+        if hp.layout not in _DEFAULT_FILES:
+            for option in ("images_folder", "labels_file"):
+                if hp[option] is not None:
+                    raise ValueError(f"data.{option} applies to the celeba and ganimation layouts, not {hp.layout}")
+        if hp.aligned_evaluation and hp.layout != "folders":
+            raise ValueError(f"data.aligned_evaluation applies to the folders layout, not {hp.layout}")
+        if hp.layout == "celeba":
+            for option in ("val_split", "test_split"):
+                if hp[option] not in (None, "train", "test"):
+                    raise ValueError(f"data.{option}={hp[option]!r}: CelebA's splits are train and test (or null for none)")
+        if isinstance(hp.root, str) and hp.root.startswith("demo:") and hp.layout not in _DEMO_LAYOUTS:
+            raise ValueError(
+                f"data.root={hp.root}: the demo datasets come in the folders (demo:tints) and csv "
+                f"(demo:levels) layouts, not {hp.layout}"
+            )
+        if hp.image_size < 1 or (hp.center_crop is not None and hp.center_crop < 1):
+            raise ValueError(
+                f"data.image_size={hp.image_size} and data.center_crop={hp.center_crop} must be positive"
+            )
+
+    def _transform(self, train: bool) -> A.Compose:
+        hp = self.hparams
+        crop = _DEFAULT_CROP.get(hp.layout) if hp.center_crop is None else hp.center_crop
+        steps: list[A.BasicTransform] = [] if crop is None else [A.CenterCrop(crop, crop)]
+        # Area when shrinking, bicubic when enlarging, as build_transform's resize.
+        steps.append(A.Resize(hp.image_size, hp.image_size, interpolation=cv2.INTER_CUBIC, area_for_downscale="image"))
+        if train and hp.flip:
+            steps.append(A.HorizontalFlip(p=0.5))
+        return A.Compose(steps)
+
+    def _build(self, stage: str, root: Path) -> None:
+        hp = self.hparams
+        if stage == "fit":
+            self.train_dataset = self._dataset(root, "train", train=True)
+        if stage in ("fit", "validate") and hp.val_split is not None:
+            self.val_dataset = self._dataset(root, hp.val_split, train=False)
+        if stage == "test" and hp.test_split is not None:
+            self.test_dataset = self._dataset(root, hp.test_split, train=False)
+
+    def _dataset(self, root: Path, split: str, train: bool) -> MultiDomainDataset:
+        hp = self.hparams
+        domains = list(hp.domains)
+        if hp.layout == "folders":
+            paths, labels = read_domain_folders(root / split, domains)
+            if hp.aligned_evaluation and not train:
+                aligned = aligned_domain_paths(root / split, domains, paths, labels)
+                return MultiDomainDataset(paths, labels, self._transform(train), aligned)
+        elif hp.layout == "csv":
+            paths, labels = read_condition_csv(root / f"{split}.csv", root, domains)
+        else:
+            default_images, default_labels = _DEFAULT_FILES[hp.layout]
+            images_folder = root / (hp.images_folder or default_images)
+            labels_file = root / (hp.labels_file or default_labels)
+            if hp.layout == "celeba":
+                paths, labels = read_celeba_attributes(labels_file, images_folder, domains, split)
+            else:
+                ids_file = root / f"{split}_ids.csv"
+                paths, labels = read_au_conditions(ids_file, images_folder, labels_file, domains)
+        return MultiDomainDataset(paths, labels, self._transform(train))

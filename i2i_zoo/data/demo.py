@@ -45,6 +45,24 @@ hidden true pairs are in ``pairs.csv`` (columns ``split,A,B``), for evaluation o
   warp it was rendered with. So ``inverse(A_source) @ A_reference`` (as 3x3 matrices) maps
   reference to source pixels, and ``cv2.warpAffine(reference, that[:2], (64, 64))`` aligns a
   reference with its source.
+
+Multi-domain datasets (64x64, 400 train / 40 test scenes; no val split, as StarGAN's datasets
+have none), whose domain or condition is a known factor that :func:`tint_scores` and
+:func:`brightness_of` measure on any image, so tests can check what a translation did:
+
+- ``tints``, layout ``multi_domain`` (the ``folders`` layout of the multi-domain datamodule):
+  ``shapes`` photos in one of the 4 colour tints :data:`TINTS`. ``train/<tint>/0001.png ...``
+  holds 100 scenes per tint (scene ``i`` in tint ``i % 4``); ``test/<tint>/0001.png ...`` every
+  one of the 40 test scenes in all 4 tints, equal names being one scene, so a translation has
+  its true counterpart. A tint mixes each pixel with its gray level in the tint colour,
+  keeping its luma: ``tinted = (1 - s) * photo + s * Y(photo) * tint / Y(tint)``, clipped to
+  [0, 1], with ``s`` = :data:`TINT_STRENGTH` (0.6) and ``Y`` the Rec. 601 luma
+  ``0.299 R + 0.587 G + 0.114 B`` (photos in [0, 1], then rounded to 8 bits).
+- ``levels``, layout ``conditions`` (the ``csv`` layout): ``shapes`` photos darkened by a
+  brightness ``b`` drawn uniformly from [0.2, 1.0] (written with 4 decimals) per image: the
+  8-bit image is ``round(b * photo)`` of the 8-bit photo. ``images/0001.png ...`` (train
+  0001-0400, test 0401-0440), ``train.csv`` and ``test.csv`` with columns ``path,brightness``
+  (paths relative to the root).
 """
 
 from __future__ import annotations
@@ -60,6 +78,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import skimage.data
+import torch
 from scipy.ndimage import gaussian_filter
 from skimage.color import hsv2rgb, rgb2gray, rgb2hsv
 from skimage.feature import canny
@@ -69,13 +88,15 @@ from i2i_zoo.data.degradations import DEGRADATIONS
 # Bump whenever a generator's output changes, so stale caches are not reused. A new dataset or
 # layout needs no bump: its folder name is new.
 VERSION = 1
-LAYOUTS = ("paired", "unpaired", "super_resolution", "reference")
+LAYOUTS = ("paired", "unpaired", "super_resolution", "reference", "multi_domain", "conditions")
 IMAGE_SIZE = 64
 SPLIT_SIZES = {"train": 400, "val": 40, "test": 40}
 # super_resolution (photos): DIV2K's split names and LR scales (its X3 does not divide 128).
 SR_IMAGE_SIZE = 128
 SR_SCALES = (2, 4)
 SR_SPLIT_SIZES = {"train": 200, "valid": 20}
+# multi_domain (tints) and conditions (levels): scenes per split.
+DOMAIN_SPLIT_SIZES = {"train": 400, "test": 40}
 
 Array = np.ndarray
 
@@ -133,7 +154,8 @@ def _write(name: str, layout: str, seed: int, folder: Path) -> None:
     """Generate dataset ``name`` from ``seed`` and write it into ``folder`` in ``layout``."""
     content_seed, permutation_seed = np.random.SeedSequence(seed).spawn(2)
     content_rng = np.random.default_rng(content_seed)
-    sizes = SR_SPLIT_SIZES if layout == "super_resolution" else SPLIT_SIZES
+    sizes = {"super_resolution": SR_SPLIT_SIZES, "multi_domain": DOMAIN_SPLIT_SIZES,
+             "conditions": DOMAIN_SPLIT_SIZES}.get(layout, SPLIT_SIZES)
     arrays = _DATASETS[name].generate(content_rng, sum(sizes.values()))
     splits, start = {}, 0
     for split, size in sizes.items():
@@ -146,8 +168,12 @@ def _write(name: str, layout: str, seed: int, folder: Path) -> None:
         _write_unpaired(train_test, folder, np.random.default_rng(permutation_seed))
     elif layout == "super_resolution":
         _write_super_resolution(splits, folder)
-    else:
+    elif layout == "reference":
         _write_reference(splits, folder)
+    elif layout == "multi_domain":
+        _write_multi_domain(splits, folder)
+    else:
+        _write_conditions(splits, folder)
 
 
 def _write_paired(splits: dict[str, tuple[Array, Array]], folder: Path) -> None:
@@ -214,6 +240,35 @@ def _write_reference(splits: dict[str, tuple[Array, Array, Array]], folder: Path
         writer = csv.writer(f)
         writer.writerow(("path", "a11", "a12", "a13", "a21", "a22", "a23"))
         writer.writerows(rows)
+
+
+def _write_multi_domain(splits: dict[str, tuple[Array]], folder: Path) -> None:
+    for tint in TINTS:
+        for split in splits:
+            (folder / split / tint).mkdir(parents=True)
+    names = list(TINTS)
+    for i, photo in enumerate(splits["train"][0]):  # one tint per scene, in turn
+        tint = names[i % len(names)]
+        _imwrite(folder / "train" / tint / _file_name(i // len(names)), _tint(photo, TINTS[tint]))
+    for i, photo in enumerate(splits["test"][0]):  # every scene in every tint
+        for tint, rgb in TINTS.items():
+            _imwrite(folder / "test" / tint / _file_name(i), _tint(photo, rgb))
+
+
+def _write_conditions(splits: dict[str, tuple[Array, Array]], folder: Path) -> None:
+    (folder / "images").mkdir()
+    number = 0  # numbered across splits, so all share one folder
+    for split, (images, brightness) in splits.items():
+        rows = []
+        for image, value in zip(images, brightness):
+            path = f"images/{_file_name(number)}"
+            number += 1
+            _imwrite(folder / path, image)
+            rows.append((path, f"{value:.4f}"))
+        with open(folder / f"{split}.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(("path", "brightness"))
+            writer.writerows(rows)
 
 
 def _file_name(index: int) -> str:
@@ -495,6 +550,85 @@ def _palettes(rng: np.random.Generator, n: int) -> tuple[Array, Array, Array]:
     return sources, references, warps
 
 
+# ---------------------------------------------------------------------------------------------
+# tints: shapes photos in one of four colour tints (domains), and a measure of each tint
+
+# Domain name -> tint colour (RGB in [0, 1]), in the order of the domain indices.
+TINTS: dict[str, tuple[float, float, float]] = {
+    "red": (1.0, 0.25, 0.25),
+    "green": (0.25, 0.85, 0.25),
+    "blue": (0.25, 0.45, 1.0),
+    "yellow": (0.95, 0.85, 0.2),
+}
+TINT_STRENGTH = 0.6
+LUMA = (0.299, 0.587, 0.114)  # Rec. 601
+
+
+def _tint(photo: Array, rgb: tuple[float, float, float]) -> Array:
+    """The uint8 ``photo`` tinted with ``rgb`` (see the module docs), as uint8."""
+    photo = photo.astype(np.float32) / 255
+    tint, luma = np.array(rgb, np.float32), np.array(LUMA, np.float32)
+    gray = photo @ luma
+    return _to_uint8((1 - TINT_STRENGTH) * photo + TINT_STRENGTH * gray[..., None] * tint / (tint @ luma))
+
+
+def _tints(rng: np.random.Generator, n: int) -> tuple[Array]:
+    """Untinted shapes photos ``(n, H, W, 3)`` uint8; the writer tints them."""
+    return (_shapes(rng, n)[1],)
+
+
+def _check_images(images: torch.Tensor, name: str) -> None:
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"{name} takes RGB images (N, 3, H, W) in [-1, 1], got shape {tuple(images.shape)}")
+
+
+def tint_scores(images: torch.Tensor) -> torch.Tensor:
+    """How strongly each image ``(N, 3, H, W)`` in [-1, 1] shows each tint of :data:`TINTS`:
+    ``(N, len(TINTS))``, the image's mean colour minus its gray (the channel mean) projected on
+    each tint's colour minus its gray, normalised to length 1.
+
+    The argmax recovers the tint of every ``tints`` image of the default seed (the 400 train
+    and 160 test images, also after area downscaling to 32 px); a gray image scores 0 for
+    every tint."""
+    _check_images(images, "tint_scores")
+    mean = (images.float().mean((2, 3)) + 1) / 2
+    tints = torch.tensor(list(TINTS.values()), device=images.device)
+    tints = tints - tints.mean(1, keepdim=True)
+    directions = tints / tints.norm(dim=1, keepdim=True)
+    return (mean - mean.mean(1, keepdim=True)) @ directions.T
+
+
+# ---------------------------------------------------------------------------------------------
+# levels: shapes photos darkened by a known brightness (a continuous condition), and its measure
+
+BRIGHTNESS_RANGE = (0.2, 1.0)
+# The 90th percentile of the luma of the unscaled shapes photos, averaged over the 440 the
+# levels dataset is made from (it varies by about 2.5% from photo to photo).
+BRIGHTNESS_REFERENCE = 0.840
+BRIGHTNESS_QUANTILE = 0.9
+
+
+def _levels(rng: np.random.Generator, n: int) -> tuple[Array, Array]:
+    """Darkened photos ``(n, H, W, 3)`` uint8 and their brightness ``(n,)``, 4 decimals."""
+    _, photos = _shapes(rng, n)
+    brightness = np.round(rng.uniform(*BRIGHTNESS_RANGE, n), 4)
+    return _to_uint8(photos / 255 * brightness[:, None, None, None]), brightness
+
+
+def brightness_of(images: torch.Tensor) -> torch.Tensor:
+    """Estimate the ``levels`` brightness of images ``(N, 3, H, W)`` in [-1, 1]: the 90th
+    percentile of their luma (Rec. 601) in [0, 1], divided by that of an unscaled photo
+    (:data:`BRIGHTNESS_REFERENCE`). ``(N,)``.
+
+    On the 440 ``levels`` images of the default seed (brightness 0.2-1.0) the absolute error
+    is 0.012 on average (2% of the brightness) and at most 0.062; after area downscaling to
+    32 px, 0.011 and 0.070."""
+    _check_images(images, "brightness_of")
+    luma = torch.tensor(LUMA, device=images.device)
+    gray = torch.einsum("nchw,c->nhw", (images.float() + 1) / 2, luma)
+    return torch.quantile(gray.flatten(1), BRIGHTNESS_QUANTILE, dim=1) / BRIGHTNESS_REFERENCE
+
+
 class _Dataset(NamedTuple):
     generate: Callable[[np.random.Generator, int], tuple[Array, ...]]  # (rng, n) -> n of each
     layouts: tuple[str, ...]  # those its content fits
@@ -506,6 +640,8 @@ _DATASETS = {
     "recolor": _Dataset(_recolor, ("paired", "unpaired")),
     "photos": _Dataset(_photos, ("super_resolution",)),
     "palettes": _Dataset(_palettes, ("reference",)),
+    "tints": _Dataset(_tints, ("multi_domain",)),
+    "levels": _Dataset(_levels, ("conditions",)),
 }
 DATASET_LAYOUTS = {name: dataset.layouts for name, dataset in _DATASETS.items()}
 DEMO_DATASETS = tuple(_DATASETS)

@@ -2,8 +2,10 @@
 
 from i2i_zoo.methods.base import EvalImages, I2IMethod
 from i2i_zoo.methods.cyclegan import CycleGAN
+from i2i_zoo.methods.ganimation import GANimation
 from i2i_zoo.methods.image_pool import ImagePool
 from i2i_zoo.methods.pix2pix import Pix2Pix
 from i2i_zoo.methods.spl import SPL, SPLReferenceTransfer, SPLSuperResolution
+from i2i_zoo.methods.stargan import StarGAN
 
-__all__ = ["CycleGAN", "EvalImages", "I2IMethod", "ImagePool", "Pix2Pix", "SPL", "SPLReferenceTransfer", "SPLSuperResolution"]
+__all__ = ["CycleGAN", "EvalImages", "GANimation", "I2IMethod", "ImagePool", "Pix2Pix", "SPL", "SPLReferenceTransfer", "SPLSuperResolution", "StarGAN"]

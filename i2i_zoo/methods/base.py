@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator
 
 import lightning as L
 import numpy as np
@@ -56,6 +56,11 @@ class I2IMethod(L.LightningModule):
     the optimizers are created), `training_step`, `translate`, `evaluation_images` (what
     validation and the metrics compare) and `visuals` (images for the sample-grid callback).
     """
+
+    # Init arguments that only choose how a trained model runs (e.g. the target of predict): the
+    # command line may set them for validate/test/predict from a checkpoint, whose other
+    # settings are the checkpoint's.
+    inference_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,

@@ -47,6 +47,8 @@ class CycleGAN(I2IMethod):
         direction: the translation `translate` and predict use by default.
     """
 
+    inference_options = ("direction",)
+
     def __init__(
         self,
         channels_A: int = 3,

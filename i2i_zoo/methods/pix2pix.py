@@ -47,6 +47,8 @@ class Pix2Pix(I2IMethod):
             statistics, as the original code tests; `eval` uses running statistics and no dropout.
     """
 
+    inference_options = ("inference_mode",)
+
     def __init__(
         self,
         channels_A: int = 3,

@@ -4,19 +4,33 @@ from i2i_zoo.nets.layers import conv_bias, get_norm_layer, init_weights
 from i2i_zoo.nets.patchgan import PatchGANDiscriminator
 from i2i_zoo.nets.resnet_generator import ResnetBlock, ResnetGenerator
 from i2i_zoo.nets.srresnet import SRResidualBlock, SRResNet
+from i2i_zoo.nets.stargan import (
+    FixedLabelGenerator,
+    StarGANDiscriminator,
+    StarGANGenerator,
+    StarGANResidualBlock,
+    StarGANTrunk,
+    tile_labels,
+)
 from i2i_zoo.nets.unet import UnetGenerator, UnetSkipBlock
 
 __all__ = [
+    "FixedLabelGenerator",
     "GENERATORS",
     "PatchGANDiscriminator",
     "ResnetBlock",
     "ResnetGenerator",
     "SRResNet",
     "SRResidualBlock",
+    "StarGANDiscriminator",
+    "StarGANGenerator",
+    "StarGANResidualBlock",
+    "StarGANTrunk",
     "UnetGenerator",
     "UnetSkipBlock",
     "build_generator",
     "conv_bias",
     "get_norm_layer",
     "init_weights",
+    "tile_labels",
 ]

@@ -5,9 +5,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from i2i_zoo.data import demo
 from i2i_zoo.data.degradations import DEGRADATIONS
+from i2i_zoo.data.io import to_tensor
 
 CASES = [(name, layout) for name, layouts in demo.DATASET_LAYOUTS.items() for layout in layouts]
 CASE_IDS = [f"{name}-{layout}" for name, layout in CASES]
@@ -418,3 +420,93 @@ def test_palettes_differ_between_source_and_reference(generated):
         distances.append(np.linalg.norm(source - aligned, axis=-1)[saturated].mean())
     assert np.median(distances) > 0.4
     assert min(distances) > 0.25
+
+
+# multi_domain: tints in the folders layout of the multi-domain datamodule
+
+
+def read_tensors(paths: list[Path]) -> torch.Tensor:
+    """Images as an (N, 3, H, W) tensor in [-1, 1], as the datamodules give them."""
+    return torch.stack([to_tensor(read(p).astype(np.float32) / 255) for p in paths])
+
+
+def test_tints_layout(generated):
+    folder = generated["tints", "multi_domain"]
+    assert demo.DOMAIN_SPLIT_SIZES == {"train": 400, "test": 40}
+    assert list(demo.TINTS) == ["red", "green", "blue", "yellow"]
+    assert {p.name for p in folder.iterdir()} == {"train", "test"}
+    for split, per_tint in (("train", 100), ("test", 40)):
+        assert {p.name for p in (folder / split).iterdir()} == set(demo.TINTS)
+        for tint in demo.TINTS:
+            files = sorted((folder / split / tint).iterdir())
+            assert [f.name for f in files] == [f"{i:04d}.png" for i in range(1, per_tint + 1)]
+            assert all(read(f).shape == (SIZE, SIZE, 3) for f in files[:5])
+
+
+def test_test_scenes_come_in_every_tint_with_the_same_luma(generated):
+    """Equal names are one scene: a tint keeps each pixel's luma (but where it clips)."""
+    folder = generated["tints", "multi_domain"] / "test"
+    luma = np.array(demo.LUMA)
+    for name in ("0001.png", "0040.png"):
+        lumas = [read(folder / tint / name) @ luma for tint in demo.TINTS]
+        for other in lumas[1:]:
+            assert np.corrcoef(lumas[0].ravel(), other.ravel())[0, 1] > 0.95
+    # ... while different scenes differ.
+    a, b = (read(folder / "red" / name) @ luma for name in ("0001.png", "0002.png"))
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] < 0.5
+
+
+def test_tint_scores_recover_the_tint_of_every_demo_image(generated):
+    folder = generated["tints", "multi_domain"]
+    correct = total = 0
+    for index, tint in enumerate(demo.TINTS):
+        paths = sorted((folder / "train" / tint).iterdir()) + sorted((folder / "test" / tint).iterdir())
+        scores = demo.tint_scores(read_tensors(paths))
+        assert scores.shape == (len(paths), len(demo.TINTS))
+        correct += int((scores.argmax(1) == index).sum())
+        total += len(paths)
+    assert total == 4 * 140 and correct / total >= 0.95
+    gray = torch.zeros(2, 3, 8, 8)
+    assert demo.tint_scores(gray).abs().max() < 1e-6
+    with pytest.raises(ValueError, match=r"tint_scores takes RGB images"):
+        demo.tint_scores(torch.zeros(2, 1, 8, 8))
+
+
+# conditions: levels in the csv layout
+
+
+def read_levels(folder: Path, split: str) -> list[dict[str, str]]:
+    with open(folder / f"{split}.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_levels_layout(generated):
+    folder = generated["levels", "conditions"]
+    assert {p.name for p in folder.iterdir()} == {"images", "train.csv", "test.csv"}
+    rows = {split: read_levels(folder, split) for split in ("train", "test")}
+    assert list(rows["train"][0]) == ["path", "brightness"]
+    paths = [row["path"] for split in ("train", "test") for row in rows[split]]
+    assert [len(rows["train"]), len(rows["test"])] == [400, 40]
+    assert paths == [f"images/{i:04d}.png" for i in range(1, 441)]
+    assert sorted(p.name for p in (folder / "images").iterdir()) == [Path(p).name for p in paths]
+    values = np.array([float(row["brightness"]) for split in rows for row in rows[split]])
+    assert 0.2 <= values.min() < 0.25 and 0.95 < values.max() <= 1.0
+
+
+def test_levels_images_are_the_shapes_photos_times_their_brightness(generated):
+    """The documented formula: round(b * photo), photo the 8-bit shapes photo."""
+    folder = generated["levels", "conditions"]
+    rows = read_levels(folder, "train") + read_levels(folder, "test")
+    content_seed, _ = np.random.SeedSequence(0).spawn(2)
+    _, photos = demo._shapes(np.random.default_rng(content_seed), len(rows))
+    for row, photo in list(zip(rows, photos))[::20]:
+        expected = np.round(float(row["brightness"]) * photo.astype(np.float64))
+        assert np.abs(read(folder / row["path"]) - expected).max() <= 1  # rounding ties
+
+
+def test_brightness_of_estimates_the_levels_condition(generated):
+    folder = generated["levels", "conditions"]
+    rows = read_levels(folder, "train") + read_levels(folder, "test")
+    estimate = demo.brightness_of(read_tensors([folder / row["path"] for row in rows]))
+    error = estimate - torch.tensor([float(row["brightness"]) for row in rows])
+    assert error.abs().mean() < 0.02 and error.abs().max() < 0.08

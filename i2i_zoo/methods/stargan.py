@@ -1,0 +1,344 @@
+"""StarGAN: one generator for translation between many domains (Choi et al., "StarGAN: Unified
+Generative Adversarial Networks for Multi-Domain Image-to-Image Translation", CVPR 2018)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor, nn
+
+from i2i_zoo.losses import GANLoss, gradient_penalty
+from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen
+from i2i_zoo.nets import FixedLabelGenerator, StarGANDiscriminator, StarGANGenerator
+
+LABEL_TYPES = ("attributes", "exclusive")
+# The hair colours among CelebA's attributes: the original's test sets one and clears the others.
+HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
+
+Target = str | int | Sequence[str] | Sequence[int] | Mapping[str, float] | Tensor
+
+
+class StarGANDecay:
+    """The original's learning-rate rule by iteration: once more than `num_iters - num_iters_decay`
+    iterations are done, every `lr_update_step`-th lowers the rate by 1 / num_iters_decay of its
+    initial value. With the defaults (100 000, 1000) that is 100 steps of 1e-5: the rate ends at
+    0.999 of its start, as in the original; `lr_update_step: 1` decays linearly to 0 at `num_iters`.
+    A class (not a lambda) so LambdaLR can pickle it; called with the iterations done."""
+
+    def __init__(self, num_iters: int, num_iters_decay: int, lr_update_step: int):
+        self.num_iters, self.num_iters_decay, self.lr_update_step = num_iters, num_iters_decay, lr_update_step
+
+    def __call__(self, iterations: int) -> float:
+        start = self.num_iters - self.num_iters_decay
+        updates = max(0, iterations // self.lr_update_step - start // self.lr_update_step)
+        # Past num_iters the original would go on to negative rates; stop at 0.
+        return max(0.0, 1.0 - updates / self.num_iters_decay)
+
+
+class StarGAN(I2IMethod):
+    """Generator `G(x, c)` translates images to the target labels `c`; discriminator `D` gives a
+    WGAN critic map (`src`) and domain logits (`cls`).
+
+    Each iteration updates D (WGAN-GP on real images and detached translations, plus the
+    classification of real images); every `n_critic`-th iteration (the original's
+    `(i + 1) % n_critic == 0`, on the method's own count of training batches) also updates G
+    (fool D, be classified as the target, come back to the input under the original labels).
+    Targets are the batch's own labels shuffled. Logged terms are weighted, so each step's loss is
+    their sum: `D_real`, `D_fake`, `D_cls`, `D_gp`, `G_fake`, `G_cls`, `G_rec` (the original's
+    D/loss_real, ..., G/loss_rec, which it logs unweighted).
+
+    Args:
+        domains: the domain (exclusive) or attribute names, in label order (linked from the data).
+        label_type: `attributes` (CelebA: any combination of binary attributes, binary
+            cross-entropy) or `exclusive` (one domain per image, e.g. RaFD's expressions or one
+            folder per domain: cross-entropy, one-hot labels for G).
+        image_size: training image size (linked from the data); sets D's classification kernel,
+            image_size / 2**d_repeat_num.
+        g_conv_dim: generator filters in the first layer.
+        d_conv_dim: discriminator filters in the first layer.
+        g_repeat_num: residual blocks in the generator.
+        d_repeat_num: stride-2 convolutions in the discriminator.
+        lambda_cls: weight of the domain classification terms.
+        lambda_rec: weight of the reconstruction term.
+        lambda_gp: weight of the gradient penalty.
+        n_critic: discriminator updates per generator update.
+        lr_g: generator learning rate.
+        lr_d: discriminator learning rate.
+        betas: Adam betas.
+        num_iters: training iterations the schedule is laid out for (set trainer.max_steps to
+            num_iters * (1 + 1 / n_critic): Lightning counts optimizer steps).
+        num_iters_decay: final iterations during which the learning rates decay.
+        lr_update_step: iterations between two decrements of the learning rates (see StarGANDecay).
+        predict_target: the target of `translate`, predict and export when none is given: a
+            domain or attribute name, a list of attribute names (those 1, the others 0), a dict
+            {attribute: value}, or indices.
+    """
+
+    inference_options = ("predict_target",)
+
+    def __init__(
+        self,
+        domains: list[str] | None = None,
+        label_type: str = "attributes",
+        image_size: int = 128,
+        g_conv_dim: int = 64,
+        d_conv_dim: int = 64,
+        g_repeat_num: int = 6,
+        d_repeat_num: int = 6,
+        lambda_cls: float = 1.0,
+        lambda_rec: float = 10.0,
+        lambda_gp: float = 10.0,
+        n_critic: int = 5,
+        lr_g: float = 1e-4,
+        lr_d: float = 1e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        num_iters: int = 200000,
+        num_iters_decay: int = 100000,
+        lr_update_step: int = 1000,
+        predict_target: int | str | list[int] | list[str] | dict[str, float] | None = None,
+    ):
+        # The Adam optimizers come from the base; the original's decay rule is added in configure_optimizers.
+        super().__init__(betas=betas, lr_policy="constant", lr_step_unit="iteration")
+        if domains is None or len(domains) == 0:
+            raise ValueError("model.domains is required: the domain or attribute names in label order (linked from data.domains)")
+        if len(set(domains)) != len(domains):
+            raise ValueError(f"model.domains has repeated names: {domains}")
+        if label_type not in LABEL_TYPES:
+            raise ValueError(f"model.label_type={label_type!r} is unknown; choose one of {LABEL_TYPES}")
+        if label_type == "exclusive" and len(domains) < 2:
+            raise ValueError(f"model.label_type=exclusive needs at least 2 domains, got {domains}")
+        if n_critic < 1:
+            raise ValueError(f"model.n_critic={n_critic}: the generator is updated every n_critic-th iteration, n_critic >= 1")
+        if not 0 < num_iters_decay <= num_iters or lr_update_step < 1:
+            raise ValueError(
+                f"model.num_iters_decay={num_iters_decay} should be in 1..num_iters ({num_iters}) and "
+                f"model.lr_update_step={lr_update_step} at least 1"
+            )
+        self.save_hyperparameters()
+        self.domains, self.label_type = list(domains), label_type
+        self.G = StarGANGenerator(3, len(domains), g_conv_dim, g_repeat_num)
+        if image_size % self.G.size_multiple:
+            raise ValueError(f"the StarGAN generator needs image sides that are multiples of 4; model.image_size is {image_size}")
+        self.D = StarGANDiscriminator(image_size, 3, len(domains), d_conv_dim, d_repeat_num)
+        self.gan_loss = GANLoss("wgan")
+        self.lambda_cls, self.lambda_rec, self.lambda_gp = lambda_cls, lambda_rec, lambda_gp
+        self.n_critic = n_critic
+        self.lr_g, self.lr_d = lr_g, lr_d
+        self.predict_target = predict_target
+        if predict_target is not None:
+            self.target_labels(predict_target, 1)  # fail now on an unknown name, not at predict time
+
+    # ------------------------------------------------------------------ optimizers and schedule
+    def optimizer_specs(self):
+        return {"G": (self.G.parameters(), self.lr_g), "D": (self.D.parameters(), self.lr_d)}
+
+    def configure_optimizers(self):
+        optimizers = super().configure_optimizers()  # plain Adams (lr_policy constant)
+        hp = self.hparams
+        rule = StarGANDecay(hp.num_iters, hp.num_iters_decay, hp.lr_update_step)
+        # Stepped after every training batch by the base (lr_step_unit iteration).
+        return optimizers, [torch.optim.lr_scheduler.LambdaLR(opt, rule) for opt in optimizers]
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        datamodule = getattr(self.trainer, "datamodule", None)
+        data_type = getattr(datamodule, "label_type", None)
+        if data_type is not None and data_type != self.label_type:
+            raise ValueError(
+                f"model.label_type={self.label_type!r} but {type(datamodule).__name__} gives {data_type!r} labels "
+                f"(data.layout {getattr(datamodule.hparams, 'layout', '?')!r}); StarGAN takes attributes or exclusive domains"
+            )
+        steps = self.hparams.num_iters + self.hparams.num_iters // self.n_critic
+        if self.trainer.max_steps not in (-1, steps) and not self.trainer.fast_dev_run:
+            rank_zero_warn(
+                f"trainer.max_steps={self.trainer.max_steps} but model.num_iters={self.hparams.num_iters} iterations "
+                f"make {steps} optimizer steps (one D step each, one G step every {self.n_critic}): the LR schedule "
+                "and the run's length disagree"
+            )
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # The schedulers follow the iteration count, G's optimizer steps only every n_critic-th
+        # iteration: PyTorch's warning about a scheduler step before the first optimizer step
+        # does not apply (LambdaLR's rate depends on the count alone).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
+            super().on_train_batch_end(outputs, batch, batch_idx)
+
+    @property
+    def size_multiple(self) -> int:
+        return self.G.size_multiple
+
+    # ------------------------------------------------------------------------------ training
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        x_real, label_org = self.require(batch, "image", "label")
+        self.check_labels(label_org)
+        label_trg = label_org[torch.randperm(len(label_org), device=label_org.device)]
+        c_org, c_trg = self.label_vectors(label_org), self.label_vectors(label_trg)
+        update_g = (self.iteration + 1) % self.n_critic == 0
+        # The translation's graph is kept only when G learns from it in this iteration.
+        with torch.set_grad_enabled(update_g):
+            x_fake = self.G(x_real, c_trg)
+
+        # Discriminator: real images score high and are classified as their labels, translations
+        # score low; the gradient penalty at interpolates keeps the critic 1-Lipschitz.
+        out_src, out_cls = self.D(x_real)
+        terms = {
+            "D_real": self.gan_loss.d_real(out_src),
+            "D_fake": self.gan_loss.d_fake(self.D(x_fake.detach())[0]),
+            "D_cls": self.lambda_cls * self.classification_loss(out_cls, label_org),
+            "D_gp": self.lambda_gp * gradient_penalty(lambda x: self.D(x)[0], x_real, x_fake),
+        }
+        self.optimize("D", sum(terms.values()), terms)
+
+        # Generator: translations fool D and are classified as the target; translating back to
+        # the original labels reconstructs the input.
+        if update_g:
+            with frozen(self.D):
+                out_src, out_cls = self.D(x_fake)
+            x_rec = self.G(x_fake, c_org)
+            terms = {
+                "G_fake": self.gan_loss.g(out_src),
+                "G_cls": self.lambda_cls * self.classification_loss(out_cls, label_trg),
+                "G_rec": self.lambda_rec * F.l1_loss(x_rec.float(), x_real.float()),
+            }
+            self.optimize("G", sum(terms.values()), terms)
+
+    def classification_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Cross-entropy for exclusive domains; for attributes, binary cross-entropy summed over the
+        attributes and averaged over the batch (the original's)."""
+        logits = logits.float()
+        if self.label_type == "exclusive":
+            return F.cross_entropy(logits, labels)
+        return F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="sum") / len(logits)
+
+    def label_vectors(self, labels: Tensor) -> Tensor:
+        """Batch labels as G's conditioning vectors: one-hot for exclusive domains, the attribute
+        vectors themselves otherwise."""
+        if self.label_type == "exclusive":
+            return F.one_hot(labels, len(self.domains)).float()
+        return labels.float()
+
+    def check_labels(self, labels: Tensor) -> None:
+        """A clear error when a batch's labels do not have the shape and type of `label_type`."""
+        if self.label_type == "exclusive":
+            if labels.dim() != 1 or labels.is_floating_point():
+                raise ValueError(
+                    f"model.label_type is 'exclusive' (one class index per image, shape (N,) int64), but the batch's "
+                    f"label is {labels.dtype} of shape {tuple(labels.shape)}; attribute vectors need label_type 'attributes'"
+                )
+        elif labels.dim() != 2 or not labels.is_floating_point() or labels.shape[1] != len(self.domains):
+            raise ValueError(
+                f"model.label_type is 'attributes' (a 0/1 vector of the {len(self.domains)} attributes {self.domains} "
+                f"per image, shape (N, {len(self.domains)}) float), but the batch's label is {labels.dtype} of shape "
+                f"{tuple(labels.shape)}; class indices need label_type 'exclusive'"
+            )
+
+    # ----------------------------------------------------------------------------- inference
+    def target_labels(self, target: Target | None, batch_size: int) -> Tensor:
+        """G's labels (batch_size, len(domains)) for `target`.
+
+        `target`: a domain or attribute name or index; a list of names or indices (attributes:
+        those 1, the others 0; exclusive: exactly one); a dict {name: value} (unnamed ones 0); or a
+        tensor: class indices (N,) or a scalar for exclusive domains, label vectors (K,) or (N, K).
+        """
+        k = len(self.domains)
+        if target is None:
+            raise ValueError("no target: pass translate(images, target=...) or set model.predict_target")
+        if isinstance(target, Tensor):
+            labels = self._tensor_labels(target, batch_size)
+        else:
+            if isinstance(target, Mapping):
+                values = {self._index(name): float(value) for name, value in target.items()}
+            else:
+                names = [target] if isinstance(target, (str, int)) else list(target)
+                if self.label_type == "exclusive" and len(names) != 1:
+                    raise ValueError(f"exclusive domains take one target domain, got {target!r}")
+                values = {self._index(name): 1.0 for name in names}
+            labels = torch.zeros(k)
+            for index, value in values.items():
+                labels[index] = value
+            labels = labels.expand(batch_size, -1)
+        return labels.to(self.device, torch.float32)
+
+    def _index(self, name: str | int) -> int:
+        if isinstance(name, bool) or not isinstance(name, (str, int)):
+            raise ValueError(f"a target names a domain or gives its index, got {name!r}")
+        if isinstance(name, int):
+            if not 0 <= name < len(self.domains):
+                raise ValueError(f"target index {name} is out of range for the {len(self.domains)} domains {self.domains}")
+            return name
+        if name not in self.domains:
+            raise ValueError(f"unknown target {name!r}; the model's domains are {self.domains}")
+        return self.domains.index(name)
+
+    def _tensor_labels(self, target: Tensor, batch_size: int) -> Tensor:
+        k = len(self.domains)
+        if not target.is_floating_point():
+            if self.label_type != "exclusive" or target.dim() > 1:
+                raise ValueError(f"integer targets are class indices of exclusive domains; got shape {tuple(target.shape)}")
+            if target.numel() and not (0 <= int(target.min()) and int(target.max()) < k):
+                raise ValueError(f"target indices out of range for the {k} domains {self.domains}")
+            return F.one_hot(target.long().expand(batch_size), k)
+        if target.shape[-1] != k or target.dim() > 2:
+            raise ValueError(f"target label vectors should be ({k},) or (N, {k}) for the domains {self.domains}, got {tuple(target.shape)}")
+        return target.expand(batch_size, -1)
+
+    def translate(self, images: Tensor, target: Target | None = None) -> Tensor:
+        """Translate [-1, 1] images to `target` (see `target_labels`; default: model.predict_target)."""
+        if images.shape[1] != self.G.in_channels:
+            raise ValueError(f"StarGAN translates {self.G.in_channels}-channel images, got {images.shape[1]}")
+        target = self.predict_target if target is None else target
+        return self.G(images, self.target_labels(target, len(images)))
+
+    def export_generator(self, target: Target | None = None) -> nn.Module:
+        """G with the labels of `target` fixed (default: model.predict_target), a plain image network."""
+        target = self.predict_target if target is None else target
+        return FixedLabelGenerator(self.G, self.target_labels(target, 1)[0])
+
+    # ---------------------------------------------------------------------------- evaluation
+    def evaluation_targets(self, labels: Tensor) -> dict[str, Tensor]:
+        """The labels of each evaluated translation, by group: every image to each domain
+        (exclusive), or each attribute flipped (attributes; a hair colour is set and the other
+        selected hair colours cleared, as the original's test)."""
+        if self.label_type == "exclusive":
+            return {name: self.target_labels(k, len(labels)) for k, name in enumerate(self.domains)}
+        hair = [k for k, name in enumerate(self.domains) if name in HAIR_COLOURS]
+        targets = {}
+        for k, name in enumerate(self.domains):
+            c = labels.float().clone()
+            if k in hair:
+                c[:, hair] = 0
+                c[:, k] = 1
+            else:
+                c[:, k] = 1 - c[:, k]
+            targets[name] = c
+        return targets
+
+    def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
+        """One group per domain (exclusive: every image translated to it, against the real images
+        of that domain, and against the aligned renderings `image_true` (N, K, C, H, W) where the
+        data has them) or per attribute (flipped, against the images that have that hair colour,
+        or all images for other attributes, whose flips go both ways)."""
+        images, labels = self.require(batch, "image", "label")
+        self.check_labels(labels)
+        aligned = batch.get("image_true")
+        groups = {}
+        for k, (name, c) in enumerate(self.evaluation_targets(labels).items()):
+            fake = self.G(images, c)
+            if self.label_type == "exclusive":
+                real = images[labels == k]
+            elif name in HAIR_COLOURS:
+                real = images[labels[:, k] > 0.5]
+            else:
+                real = images
+            groups[name] = EvalImages(fake=fake, real=real, target=None if aligned is None else aligned[:, k])
+        return groups
+
+    def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        images, labels = self.require(batch, "image", "label")
+        self.check_labels(labels)
+        return {"input": images, **{name: self.G(images, c) for name, c in self.evaluation_targets(labels).items()}}
