@@ -15,6 +15,23 @@ os.environ.setdefault("I2I_ZOO_DEMO_DIR", str(Path(tempfile.gettempdir()) / "i2i
 os.environ["I2I_ZOO_CACHE"] = tempfile.mkdtemp(prefix="i2i_zoo_test_cache_")
 
 
+@pytest.fixture(autouse=True)
+def trainer_device(monkeypatch):
+    """`I2I_ZOO_TEST_ACCELERATOR` / `I2I_ZOO_TEST_PRECISION` (e.g. gpu, bf16-mixed) become the
+    defaults of every Trainer a test builds, so the learning tests can be rerun on a GPU in
+    mixed precision (`I2I_ZOO_TEST_PRECISION=bf16-mixed pytest -k learns`); unset, nothing changes."""
+    defaults = {
+        key: os.environ[variable]
+        for key, variable in (("accelerator", "I2I_ZOO_TEST_ACCELERATOR"), ("precision", "I2I_ZOO_TEST_PRECISION"))
+        if os.environ.get(variable)
+    }
+    if defaults:
+        from lightning.pytorch import Trainer
+
+        init = Trainer.__init__
+        monkeypatch.setattr(Trainer, "__init__", lambda self, *args, **kwargs: init(self, *args, **{**defaults, **kwargs}))
+
+
 @pytest.fixture
 def demo_paired():
     """A factory for a small PairedDataModule on the `shapes` demo data (no worker processes)."""

@@ -13,7 +13,9 @@ from i2i_zoo.callbacks import AtomicCheckpointIO
 from i2i_zoo.cli import LINKED_ARGUMENTS, expand_recipe_bases, run
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-ALL_RECIPES = sorted(p for p in RECIPES.rglob("*.yaml") if p.name != "base.yaml")
+# Overlays compose after a method recipe (`-c RECIPE -c OVERLAY`) and never run alone.
+OVERLAYS = [RECIPES / "ddp.yaml"]
+ALL_RECIPES = sorted(p for p in RECIPES.rglob("*.yaml") if p.name != "base.yaml" and p not in OVERLAYS)
 DEMO_RECIPES = [p for p in ALL_RECIPES if "demo:" in p.read_text()]
 PUBLIC_RECIPES = [p for p in ALL_RECIPES if p not in DEMO_RECIPES]
 # Small networks and sizes, so recipes written for 256 px run in a second.
@@ -46,6 +48,17 @@ def test_every_recipe_parses(recipe, capsys, monkeypatch, tmp_path):
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["model"]["class_path"].startswith("i2i_zoo.methods.")
     assert config["data"]["init_args"]["root"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: str(p.relative_to(RECIPES)))
+def test_overlays_compose_after_a_method_recipe(overlay, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        run(["fit", "-c", str(RECIPES / "cyclegan" / "horse2zebra.yaml"), "-c", str(overlay), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["trainer"]["strategy"] == "ddp_gan"
+    assert config["model"]["class_path"] == "i2i_zoo.methods.CycleGAN" and config["trainer"]["max_epochs"] == 200
 
 
 @pytest.mark.parametrize("recipe", DEMO_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))

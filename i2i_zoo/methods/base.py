@@ -61,6 +61,8 @@ class I2IMethod(L.LightningModule):
     # command line may set them for validate/test/predict from a checkpoint, whose other
     # settings are the checkpoint's.
     inference_options: ClassVar[tuple[str, ...]] = ()
+    # The attributes holding the generators (what CompileNetworks compiles by default).
+    generator_names: ClassVar[tuple[str, ...]] = ("G",)
 
     def __init__(
         self,
@@ -87,7 +89,9 @@ class I2IMethod(L.LightningModule):
         self.iteration = 0
         self._optimizer_index: dict[str, int] = {}
         self._batch_size: int | None = None
-        self._pending_rng_state: dict[str, Any] | None = None
+        self._pending_rng_states: list[dict[str, Any]] | None = None  # one per global rank
+        # (optimizer, iteration, loss, terms) of the updates since the last finiteness check.
+        self._unchecked_losses: list[tuple[str, int, Tensor, dict[str, Tensor]]] = []
 
     # ----------------------------------------------------------------- optimizers and schedules
     def optimizer_specs(self) -> dict[str, tuple[Iterable[nn.Parameter], float]]:
@@ -107,14 +111,13 @@ class I2IMethod(L.LightningModule):
     def optimize(self, name: str, loss: Tensor, terms: dict[str, Tensor] | None = None) -> None:
         """One update of optimizer `name`: only its parameters get gradients (toggle), then
         zero_grad, backward (scaled under mixed precision), step. `terms` are logged as
-        `train/<term>`; a non-finite loss stops training naming the terms at fault."""
-        terms = terms or {}
-        if not torch.isfinite(loss.detach()).all():
-            bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()] or ["the total"]
-            raise FloatingPointError(
-                f"loss of optimizer {name!r} is {loss.item()} at iteration {self.iteration}: "
-                f"non-finite term(s) {', '.join(bad)}"
-            )
+        `train/<term>`. A non-finite loss stops training with an error naming the optimizer, the
+        terms at fault and the iteration; it is checked on the iterations Lightning logs, at the
+        end of an epoch and before a checkpoint is written, since a check waits for the GPU."""
+        terms = {key: value.detach() for key, value in (terms or {}).items()}
+        self._unchecked_losses.append((name, self.iteration, loss.detach(), terms))
+        if self._logs_this_iteration():
+            self.check_finite_losses()
         optimizer = self.optimizers()
         if isinstance(optimizer, list):
             optimizer = optimizer[self._optimizer_index[name]]
@@ -125,9 +128,32 @@ class I2IMethod(L.LightningModule):
         self.untoggle_optimizer(optimizer)
         self.log_terms(terms)
 
+    def check_finite_losses(self) -> None:
+        """Raise FloatingPointError for the first non-finite loss since the last check."""
+        pending, self._unchecked_losses = self._unchecked_losses, []
+        if not pending or torch.stack([torch.isfinite(loss).all() for _, _, loss, _ in pending]).all():
+            return
+        for name, iteration, loss, terms in pending:
+            if not torch.isfinite(loss).all():
+                bad = [k for k, v in terms.items() if not torch.isfinite(v).all()] or ["the total"]
+                raise FloatingPointError(
+                    f"loss of optimizer {name!r} is {loss.item()} at iteration {iteration}: "
+                    f"non-finite term(s) {', '.join(bad)}"
+                )
+
+    def _logs_this_iteration(self) -> bool:
+        """Whether Lightning writes this training batch's logs (every trainer.log_every_n_steps
+        batches; always outside a Trainer)."""
+        trainer = self._trainer
+        return trainer is None or (self.iteration + 1) % max(1, trainer.log_every_n_steps) == 0
+
     def log_terms(self, terms: dict[str, Tensor], prefix: str = "train", batch_size: int | None = None) -> None:
         """Log each term as `<prefix>/<term>` (train/<loss term>, val/<metric>, test/<metric>);
-        validation and test values are averaged over all processes."""
+        validation and test values are averaged over all processes. Training terms are logged
+        only on the iterations Lightning writes out: a `self.log` call costs about a millisecond
+        of Python, and the values of the other iterations would be dropped."""
+        if prefix == "train" and not self._logs_this_iteration():
+            return
         batch_size = batch_size or self._batch_size
         for key, value in terms.items():
             self.log(f"{prefix}/{key}", value.detach(), batch_size=batch_size, sync_dist=prefix != "train")
@@ -146,6 +172,10 @@ class I2IMethod(L.LightningModule):
                 f"trainer.max_epochs={self.trainer.max_epochs} but the linear LR schedule spans "
                 f"model.n_epochs + model.n_epochs_decay = {total} epochs"
             )
+        if self.trainer.world_size > 1:
+            # Every rank built the model from the run's seed (and DDP starts all from rank 0's
+            # weights); from here each draws its own dropout masks, shuffles, noise and pool picks.
+            _seed_all(torch.initial_seed() + self.trainer.global_rank)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._batch_size = _batch_size(batch)
@@ -157,22 +187,49 @@ class I2IMethod(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         # Restored here, not on load: the sanity check after loading draws from the RNG too.
-        if self._pending_rng_state is not None:
-            _set_rng_state(self._pending_rng_state)
-            self._pending_rng_state = None
+        states, self._pending_rng_states = self._pending_rng_states, None
+        state = None if states is None else self.own_rank_state(states)
+        if state is not None:
+            _set_rng_state(state)
 
     def on_train_epoch_end(self) -> None:
+        self.check_finite_losses()
         if self.lr_step_unit == "epoch":
             self._step_schedulers()
 
     # ----------------------------------------------------------------------- exact resume
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["i2i_zoo"] = {"iteration": self.iteration, "rng": _get_rng_state()}
+        self.check_finite_losses()  # never write weights a non-finite loss has updated
+        checkpoint["i2i_zoo"] = {"iteration": self.iteration, "rng": self.gather_per_rank(_get_rng_state())}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("i2i_zoo", {})
         self.iteration = state.get("iteration", 0)
-        self._pending_rng_state = state.get("rng")
+        states = state.get("rng")
+        # Checkpoints written before RNG states were kept per rank hold one process's dict.
+        self._pending_rng_states = [states] if isinstance(states, dict) else states
+
+    def gather_per_rank(self, state: Any) -> list[Any]:
+        """Every rank's `state` (CPU objects), by global rank, for a checkpoint: each rank has
+        its own random state (RNGs, image pools) and rank 0 alone writes the checkpoint (as the
+        datamodule gathers its data streams)."""
+        if self._trainer is None or self._trainer.world_size == 1:
+            return [state]
+        states: list[Any] = [None] * self._trainer.world_size
+        torch.distributed.all_gather_object(states, state)
+        return states
+
+    def own_rank_state(self, states: list[Any]) -> Any:
+        """This rank's entry of a `gather_per_rank` list, or None (with a warning) when the
+        checkpoint was written by another number of processes."""
+        world_size, rank = (self._trainer.world_size, self._trainer.global_rank) if self._trainer else (1, 0)
+        if len(states) != world_size:
+            rank_zero_warn(
+                f"the checkpoint holds the random state of {len(states)} process(es), this run has "
+                f"{world_size}: it is not restored and the resume is not exact"
+            )
+            return None
+        return states[rank]
 
     # -------------------------------------------------------------------------- batches
     @staticmethod
@@ -307,6 +364,14 @@ def _get_rng_state() -> dict[str, Any]:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def _seed_all(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy's and Python's global RNGs, without touching
+    Lightning's record of the run's seed (PL_GLOBAL_SEED), as seed_everything would."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:

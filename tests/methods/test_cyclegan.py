@@ -141,3 +141,18 @@ def test_resume_continues_the_schedule_and_the_pools(tmp_path):
         assert len(ours) == 3 and all(torch.equal(x, y) for x, y in zip(ours, theirs)), pool
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_stacked_calls_compute_what_separate_calls_do(norm):
+    """G(a), G(b) (and D on reals and fakes) in one call on the stacked batch where the norm treats
+    each image alone; separate calls under batch norm, whose statistics span the batch."""
+    torch.manual_seed(0)
+    model = CycleGAN(ngf=4, ndf=4, generator="resnet_6blocks", image_size=32, norm=norm)
+    assert model.stack_batches == (norm == "instance")
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(3, 3, 32, 32) * 2 - 1
+    for net in (model.G, model.D_A):
+        together = model._forward_pair(net, a, b)
+        torch.testing.assert_close(together[0], net(a), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(together[1], net(b), rtol=1e-5, atol=1e-5)
+    assert model._forward_pair(model.G, a, None)[1] is None

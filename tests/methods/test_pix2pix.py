@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from i2i_zoo.data import PairedDataModule
 from i2i_zoo.methods import Pix2Pix
@@ -86,6 +87,19 @@ def test_nonfinite_loss_names_the_term_and_iteration(tmp_path, demo_paired):
                       enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)
     with pytest.raises(FloatingPointError, match=r"optimizer 'G' .* iteration 0: non-finite term\(s\) G_L1"):
         trainer.fit(model, datamodule=demo_paired(crop_size=32))
+
+
+def test_nonfinite_loss_is_caught_before_a_checkpoint_is_written(tmp_path, demo_paired):
+    """Finiteness is checked on logged iterations only (a check waits for the GPU), but always
+    before a checkpoint: the weights a NaN has updated are never saved."""
+    model = Pix2Pix(**TINY)
+    model.lambda_L1 = float("nan")
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True, every_n_train_steps=1)
+    trainer = Trainer(max_epochs=1, limit_train_batches=4, limit_val_batches=0, logger=False, log_every_n_steps=50,
+                      callbacks=[checkpoints], enable_progress_bar=False, default_root_dir=tmp_path)
+    with pytest.raises(FloatingPointError, match=r"optimizer 'G' .* iteration 0: non-finite term\(s\) G_L1"):
+        trainer.fit(model, datamodule=demo_paired(crop_size=32))
+    assert not list(tmp_path.rglob("*.ckpt"))
 
 
 def _val_l1(model, datamodule):
