@@ -127,14 +127,17 @@ def _command_line_model_options(argv: list[str]) -> set[str]:
     return names
 
 
-def _inference_options(class_path: str) -> tuple[str, ...]:
+def _class(class_path: str) -> type:
     module_name, _, class_name = class_path.rpartition(".")
-    return getattr(getattr(importlib.import_module(module_name), class_name), "inference_options", ())
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def _inference_options(class_path: str) -> tuple[str, ...]:
+    return getattr(_class(class_path), "inference_options", ())
 
 
 def _init_defaults(class_path: str) -> dict[str, object]:
-    module_name, _, class_name = class_path.rpartition(".")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls = _class(class_path)
     return {
         name: p.default
         for name, p in inspect.signature(cls.__init__).parameters.items()

@@ -11,7 +11,6 @@ import albumentations as A
 import cv2
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from i2i_zoo.data.datasets import (
@@ -33,6 +32,7 @@ from i2i_zoo.data.datasets import (
 from i2i_zoo.data.degradations import Degradation, make_degradation
 from i2i_zoo.data.io import require_folder
 from i2i_zoo.data.transforms import build_transform
+from i2i_zoo.distributed import gather_per_rank, own_rank_state
 
 _PAIRED = "(root/train/, root/val/, root/test/ holding side-by-side AB images)"
 _UNPAIRED = "(root/trainA/, trainB/, testA/, testB/)"
@@ -111,22 +111,12 @@ class _FolderDataModule(L.LightningDataModule):
 
     def state_dict(self) -> dict:
         # Every rank has its own stream and rank 0 writes the checkpoint, so it gathers them all.
-        state = self._train_generator.get_state()
-        if self.trainer is None or self.trainer.world_size == 1:
-            return {"train_generators": state[None]}
-        strategy = self.trainer.strategy
-        return {"train_generators": strategy.all_gather(state.to(strategy.root_device)).cpu()}
+        return {"train_generators": torch.stack(gather_per_rank(self.trainer, self._train_generator.get_state()))}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        states = state_dict["train_generators"]
-        world_size = self.trainer.world_size if self.trainer is not None else 1
-        if len(states) != world_size:
-            rank_zero_warn(
-                f"the checkpoint holds the data streams of {len(states)} process(es), this run has "
-                f"{world_size}: the training data stream restarts and the resume is not exact"
-            )
-            return
-        self._train_generator.set_state(states[self._rank()].clone())
+        state = own_rank_state(self.trainer, state_dict["train_generators"], "training data streams")
+        if state is not None:
+            self._train_generator.set_state(state.clone())
 
     def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
         workers = self.hparams.num_workers

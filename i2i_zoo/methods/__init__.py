@@ -1,6 +1,5 @@
 """Translation methods, one LightningModule each."""
 
-import i2i_zoo.distributed  # noqa: F401  (registers the `ddp_gan` strategy for Trainer and CLI)
 from i2i_zoo.methods.base import EvalImages, I2IMethod
 from i2i_zoo.methods.cyclegan import CycleGAN
 from i2i_zoo.methods.ganimation import GANimation

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
+from i2i_zoo.distributed import gather_per_rank, own_rank_state
+
 LR_POLICIES = ("linear", "constant", "exponential")
 LR_STEP_UNITS = ("epoch", "iteration")
 
@@ -89,7 +91,7 @@ class I2IMethod(L.LightningModule):
         self.iteration = 0
         self._optimizer_index: dict[str, int] = {}
         self._batch_size: int | None = None
-        self._pending_rng_states: list[dict[str, Any]] | None = None  # one per global rank
+        self._pending_rng_states: list[dict[str, Any]] | None = None  # see gather_per_rank
         # (optimizer, iteration, loss, terms) of the updates since the last finiteness check.
         self._unchecked_losses: list[tuple[str, int, Tensor, dict[str, Tensor]]] = []
 
@@ -188,7 +190,7 @@ class I2IMethod(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         # Restored here, not on load: the sanity check after loading draws from the RNG too.
         states, self._pending_rng_states = self._pending_rng_states, None
-        state = None if states is None else self.own_rank_state(states)
+        state = None if states is None else own_rank_state(self._trainer, states, "random states")
         if state is not None:
             _set_rng_state(state)
 
@@ -200,36 +202,12 @@ class I2IMethod(L.LightningModule):
     # ----------------------------------------------------------------------- exact resume
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite_losses()  # never write weights a non-finite loss has updated
-        checkpoint["i2i_zoo"] = {"iteration": self.iteration, "rng": self.gather_per_rank(_get_rng_state())}
+        checkpoint["i2i_zoo"] = {"iteration": self.iteration, "rng": gather_per_rank(self._trainer, _get_rng_state())}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("i2i_zoo", {})
         self.iteration = state.get("iteration", 0)
-        states = state.get("rng")
-        # Checkpoints written before RNG states were kept per rank hold one process's dict.
-        self._pending_rng_states = [states] if isinstance(states, dict) else states
-
-    def gather_per_rank(self, state: Any) -> list[Any]:
-        """Every rank's `state` (CPU objects), by global rank, for a checkpoint: each rank has
-        its own random state (RNGs, image pools) and rank 0 alone writes the checkpoint (as the
-        datamodule gathers its data streams)."""
-        if self._trainer is None or self._trainer.world_size == 1:
-            return [state]
-        states: list[Any] = [None] * self._trainer.world_size
-        torch.distributed.all_gather_object(states, state)
-        return states
-
-    def own_rank_state(self, states: list[Any]) -> Any:
-        """This rank's entry of a `gather_per_rank` list, or None (with a warning) when the
-        checkpoint was written by another number of processes."""
-        world_size, rank = (self._trainer.world_size, self._trainer.global_rank) if self._trainer else (1, 0)
-        if len(states) != world_size:
-            rank_zero_warn(
-                f"the checkpoint holds the random state of {len(states)} process(es), this run has "
-                f"{world_size}: it is not restored and the resume is not exact"
-            )
-            return None
-        return states[rank]
+        self._pending_rng_states = state.get("rng")
 
     # -------------------------------------------------------------------------- batches
     @staticmethod

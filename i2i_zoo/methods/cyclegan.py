@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import l1_loss
 
+from i2i_zoo.distributed import gather_per_rank, own_rank_state
 from i2i_zoo.losses import GANLoss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen
 from i2i_zoo.methods.image_pool import ImagePool
@@ -185,13 +186,12 @@ class CycleGAN(I2IMethod):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         pools = {"A": self.pool_A.state_dict(), "B": self.pool_B.state_dict()}
-        checkpoint["i2i_zoo"]["pools"] = self.gather_per_rank(pools)  # each rank fills its own
+        checkpoint["i2i_zoo"]["pools"] = gather_per_rank(self._trainer, pools)  # each rank fills its own
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         pools = checkpoint.get("i2i_zoo", {}).get("pools")
-        # Checkpoints written before pools were kept per rank hold one dict.
-        pools = self.own_rank_state([pools] if isinstance(pools, dict) else pools) if pools else None
+        pools = own_rank_state(self._trainer, pools, "image pools") if pools else None
         if pools:
             self.pool_A.load_state_dict(pools["A"])
             self.pool_B.load_state_dict(pools["B"])
