@@ -303,6 +303,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--channels-last", nargs="+", choices=("off", "on"), default=["off"])
     parser.add_argument("--compile", nargs="+", choices=("off", "on"), default=["off"])
     parser.add_argument("--compile-networks", nargs="+", help="what --compile on compiles (default: the generators)")
+    parser.add_argument("--compile-mode", help="torch.compile mode, e.g. reduce-overhead (CUDA graphs) or max-autotune")
     parser.add_argument("--loops", nargs="+", choices=("lightning", "plain"), default=["lightning", "plain"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--warmup", type=int, default=5)
@@ -331,7 +332,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
 
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    compiler = CompileNetworks(args.compile_networks)
+    compiler = CompileNetworks(args.compile_networks, mode=args.compile_mode)
     results = []
     total = args.warmup + args.repeats * args.iterations
     for batch_size in args.batch_sizes:
@@ -350,7 +351,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
                         if loop == "plain":
                             if compiled:
                                 for network in compiler.modules(model):
-                                    network.compile()
+                                    network.compile(mode=args.compile_mode)
                             times = run_plain(model, batch, device, precision, total, args.warmup)
                         else:
                             times = run_lightning(model, batch, device, precision, total, args.warmup, compiled and compiler)

@@ -2,7 +2,7 @@
 method (each family, each datamodule) for 2 iterations with the `ddp_gan` strategy, one after
 another in this process (the imports are paid once), and writes <output>/rank<r>.json: per
 method, a hash of every parameter of every network before and after the fit, and random numbers
-the rank drew in training. Also holds `RngProbe`, a callback the console-script test adds to its
+the rank drew in training. Also holds `StateProbe`, a callback the console-script test adds to its
 resumed run.
 
     torchrun --nnodes 2 --nproc-per-node 1 --node-rank R ... tests/ddp_worker.py OUTPUT
@@ -91,9 +91,10 @@ class RandomDraws(Callback):
         self.draws = [torch.rand(()).item(), float(np.random.rand()), random.random()]
 
 
-class RngProbe(Callback):
-    """Writes <output_dir>/rng_rank<r>.pt: this rank's RNG states as its first training batch
-    starts (after the method restored the checkpoint's states at the epoch start)."""
+class StateProbe(Callback):
+    """Writes <output_dir>/state_rank<r>.pt: this rank's RNG states and, for CycleGAN, its image
+    pools as its first training batch starts (after the method restored the checkpoint's states
+    at the epoch start)."""
 
     def __init__(self, output_dir: str):
         self.output_dir = Path(output_dir)
@@ -101,7 +102,8 @@ class RngProbe(Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if not self.written:
-            torch.save(_get_rng_state(), self.output_dir / f"rng_rank{trainer.global_rank}.pt")
+            pools = {name: getattr(pl_module, f"pool_{name}").state_dict() for name in "AB" if hasattr(pl_module, f"pool_{name}")}
+            torch.save({"rng": _get_rng_state(), "pools": pools}, self.output_dir / f"state_rank{trainer.global_rank}.pt")
             self.written = True
 
 

@@ -1,6 +1,6 @@
 """Distributed training on CPU (gloo) with the `ddp_gan` strategy: two "nodes" under torchrun
-train every method in step, and a two-process run through the console script, as a user
-runs it, resumes exactly (every rank's data stream and RNG states)."""
+train every method in step, and a two-process CycleGAN run through the console script, as a
+user runs it, resumes exactly (every rank's data stream, RNG states and image pools)."""
 
 import json
 import os
@@ -98,11 +98,11 @@ def _same_rng_state(a: dict, b: dict) -> bool:
 def test_two_process_ddp_fit_and_resume_on_cpu(tmp_path):
     script = Path(sys.executable).with_name("i2i-zoo")
     command = [
-        str(script), "fit", "-c", str(RECIPES / "quickstart.yaml"),
-        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_gan",
+        str(script), "fit", "-c", str(RECIPES / "cyclegan" / "demo.yaml"), "-c", str(RECIPES / "ddp.yaml"),
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2",
         "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
         "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
-        "--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--data.num_workers", "0",
+        "--data.num_workers", "1",  # persistent, as by default
     ]
     # PYTHONPATH: the resumed run loads a callback from the worker module.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
@@ -110,24 +110,29 @@ def test_two_process_ddp_fit_and_resume_on_cpu(tmp_path):
     codes = _run_together([command], [log], timeout=150, cwd=tmp_path, env=env)
     assert codes == [0], f"exit code {codes[0]} (-9: killed after the timeout)\n{_tails([log])}"
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in log.read_text()
-    last = tmp_path / "runs" / "quickstart" / "version_0" / "checkpoints" / "last.ckpt"
-    # Written once, by rank 0, holding both ranks' data streams and RNG states.
+    last = tmp_path / "runs" / "cyclegan_demo" / "version_0" / "checkpoints" / "last.ckpt"
+    # Written once, by rank 0, holding both ranks' data streams, RNG states and pools.
     assert len(list((tmp_path / "runs").rglob("last.ckpt"))) == 1
     state = torch.load(last, map_location="cpu", weights_only=True)
     assert state["i2i_zoo"]["iteration"] == 2  # each rank ran 2 batches
-    streams = state["PairedDataModule"]["train_generators"]
+    streams = state["UnpairedDataModule"]["train_generators"]
     assert streams.shape[0] == 2 and not torch.equal(streams[0], streams[1])
     saved = state["i2i_zoo"]["rng"]
     assert len(saved) == 2 and not _same_rng_state(saved[0], saved[1]), "the ranks' RNGs should differ (per-rank seeds)"
+    pools = state["i2i_zoo"]["pools"]
+    assert [tuple(pool["A"]["images"].shape) for pool in pools] == [(8, 3, 32, 32)] * 2  # 2 batches of 4
+    assert not torch.equal(pools[0]["A"]["images"], pools[1]["A"]["images"])
 
-    probe = ["--trainer.callbacks+=ddp_worker.RngProbe", "--trainer.callbacks.output_dir", str(tmp_path)]
+    probe = ["--trainer.callbacks+=ddp_worker.StateProbe", "--trainer.callbacks.output_dir", str(tmp_path)]
     resume = [*command, "--trainer.max_epochs", "2", "--ckpt_path", str(last), *probe]
     log = tmp_path / "resume.log"
     codes = _run_together([resume], [log], timeout=150, cwd=tmp_path, env=env)
     assert codes == [0], f"exit code {codes[0]} (-9: killed after the timeout)\n{_tails([log])}"
-    state = torch.load(tmp_path / "runs" / "quickstart" / "version_1" / "checkpoints" / "last.ckpt", weights_only=True)
+    state = torch.load(tmp_path / "runs" / "cyclegan_demo" / "version_1" / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["i2i_zoo"]["iteration"] == 4 and state["epoch"] == 1
-    # Each rank continued from its own saved RNG states.
+    # Each rank continued from its own saved RNG states and pools.
     for rank in (0, 1):
-        restored = torch.load(tmp_path / f"rng_rank{rank}.pt", weights_only=True)
-        assert _same_rng_state(restored, saved[rank]), f"rank {rank} did not restore its own RNG states"
+        restored = torch.load(tmp_path / f"state_rank{rank}.pt", weights_only=True)
+        assert _same_rng_state(restored["rng"], saved[rank]), f"rank {rank} did not restore its own RNG states"
+        for name in "AB":
+            assert torch.equal(restored["pools"][name]["images"], pools[rank][name]["images"]), f"rank {rank} pool {name}"

@@ -4,6 +4,7 @@ reference-pair and multi-domain (StarGAN, GANimation) folder layouts."""
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,7 +12,8 @@ import albumentations as A
 import cv2
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from lightning.pytorch.utilities import rank_zero_warn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from i2i_zoo.data.datasets import (
     AffineWarps,
@@ -47,6 +49,28 @@ _REFERENCE = (
 REFERENCE_LAYOUTS = ("folders", "side_by_side")
 
 
+class _StreamSampler(DistributedSampler):
+    """Training keys ``(index, seed)`` for a ``_RandomDataset``: this process's share of a
+    permutation drawn from ``order`` (in the same state on every process), each index with a seed
+    drawn from ``stream`` (this process's own). Both are the datamodule's checkpointed generators,
+    so an epoch's draws depend on nothing else: not on the workers, nor on Lightning's epoch
+    counter. It is a DistributedSampler because Lightning wraps any other sampler under DDP."""
+
+    def __init__(
+        self, dataset: Dataset, order: torch.Generator, stream: torch.Generator, num_replicas: int, rank: int
+    ) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, drop_last=False)
+        self.order, self.stream = order, stream
+
+    def __iter__(self):
+        permutation = torch.randperm(len(self.dataset), generator=self.order)
+        # Padded by repeating the permutation, as DistributedSampler, so every process has num_samples.
+        padded = permutation.repeat(math.ceil(self.total_size / len(permutation)))[: self.total_size]
+        indices = padded[self.rank : self.total_size : self.num_replicas].tolist()
+        seeds = torch.randint(2**62, (len(indices),), generator=self.stream).tolist()
+        return iter(zip(indices, seeds))
+
+
 class _FolderDataModule(L.LightningDataModule):
     """Loaders, root resolution and errors shared by the folder-layout datamodules.
 
@@ -64,8 +88,10 @@ class _FolderDataModule(L.LightningDataModule):
         # Lightning reads the subclass's __init__ arguments from the calling frames.
         self.save_hyperparameters()
         self._check_options()  # fail on bad options at instantiation, not at setup
-        # The training data stream (order, augmentations, random pairing, worker seeds) draws
-        # from this generator only; checkpoints hold its state, so a resumed run replays it.
+        # The training data stream draws from these two only (see _StreamSampler): the order,
+        # shared by all processes, and this process's items (augmentations, random pairing).
+        # Checkpoints hold their states, so a resumed run replays the stream.
+        self._order_generator = torch.Generator()
         self._train_generator = torch.Generator()
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
@@ -98,57 +124,62 @@ class _FolderDataModule(L.LightningDataModule):
         root = resolve_root(self.hparams.root, self.demo_layout)
         for name in ("fit", "test") if stage is None else (stage,):
             self._build(name, root)
-        for dataset in (self.val_dataset, self.test_dataset):
-            if dataset is not None:  # evaluation never draws from torch's RNG
-                dataset.generator = torch.Generator().manual_seed(0)
         if stage in (None, "fit"):
-            # Seeded from torch's RNG, so seed_everything decides the stream; distinct per rank.
-            self._train_generator.manual_seed(int(torch.randint(2**62, ())) + self._rank())
-            self.train_dataset.generator = self._train_generator
+            # Seeded from torch's RNG, so seed_everything decides the stream; items distinct per rank.
+            order_seed, stream_seed = torch.randint(2**62, (2,)).tolist()
+            self._order_generator.manual_seed(order_seed)
+            self._train_generator.manual_seed(stream_seed + self._world()[1])
 
-    def _rank(self) -> int:
-        return self.trainer.global_rank if self.trainer is not None else 0
+    def _world(self) -> tuple[int, int]:
+        """The number of processes and this one's global rank."""
+        return (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
 
     def state_dict(self) -> dict:
         # Every rank has its own stream and rank 0 writes the checkpoint, so it gathers them all.
-        return {"train_generators": torch.stack(gather_per_rank(self.trainer, self._train_generator.get_state()))}
+        return {
+            "order_generator": self._order_generator.get_state(),
+            "train_generators": torch.stack(gather_per_rank(self.trainer, self._train_generator.get_state())),
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
+        if "order_generator" in state_dict:
+            self._order_generator.set_state(state_dict["order_generator"].clone())
+        else:
+            rank_zero_warn("the checkpoint predates the checkpointed data order: the order restarts and the resume is not exact")
         state = own_rank_state(self.trainer, state_dict["train_generators"], "training data streams")
         if state is not None:
             self._train_generator.set_state(state.clone())
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(self, dataset: Dataset, batch_size: int, sampler: _StreamSampler | None = None) -> DataLoader:
         workers = self.hparams.num_workers
-        # Evaluation loaders get a fixed generator so they never draw from torch's RNG.
-        generator = self._train_generator if shuffle else torch.Generator().manual_seed(0)
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
-            generator=generator,
+            sampler=sampler,
+            # Items take their randomness from their keys; this generator only keeps the loader's
+            # own draw (its workers' base seed) off torch's RNG.
+            generator=torch.Generator().manual_seed(0),
             drop_last=False,
             num_workers=workers,
             pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
-            # Fresh workers each epoch are seeded from the generator, which a checkpoint restores;
-            # persistent workers would continue streams a resumed run cannot replay.
-            persistent_workers=False,
+            persistent_workers=workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup('fit') must run before train_dataloader()")
-        return self._loader(self.train_dataset, True, self.hparams.batch_size)
+        sampler = _StreamSampler(self.train_dataset, self._order_generator, self._train_generator, *self._world())
+        return self._loader(self.train_dataset, self.hparams.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val_dataset is None:
             return []  # no validation split: Lightning skips the validation loop
-        return self._loader(self.val_dataset, False, self._eval_batch_size())
+        return self._loader(self.val_dataset, self._eval_batch_size())
 
     def test_dataloader(self) -> DataLoader:
         if self.test_dataset is None:
             raise ValueError(f"{type(self).__name__} has no test split: set {self._test_option} (and run setup('test'))")
-        return self._loader(self.test_dataset, False, self._eval_batch_size())
+        return self._loader(self.test_dataset, self._eval_batch_size())
 
     @property
     def predict_dir(self) -> str | None:
@@ -160,7 +191,7 @@ class _FolderDataModule(L.LightningDataModule):
         if self.predict_dir is None:
             raise ValueError("set data.predict_dir to a folder of images to translate")
         dataset = ImageFolderDataset(self.predict_dir)
-        return self._loader(dataset, False, batch_size=1)  # images may differ in size
+        return self._loader(dataset, batch_size=1)  # images may differ in size
 
 
 class _PreprocessedDataModule(_FolderDataModule):
@@ -524,7 +555,7 @@ class ReferencePairDataModule(_PreprocessedDataModule):
         if not reference.is_file():
             raise FileNotFoundError(f"data.predict_reference: {reference} is not an image file")
         dataset = ImageFolderDataset(self.predict_dir, reference)
-        return self._loader(dataset, False, batch_size=1)  # images may differ in size
+        return self._loader(dataset, batch_size=1)  # images may differ in size
 
     def _check_options(self) -> None:
         super()._check_options()

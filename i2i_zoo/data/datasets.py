@@ -14,7 +14,7 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from i2i_zoo.data.degradations import Degradation, modcrop
 from i2i_zoo.data.io import (
@@ -44,23 +44,23 @@ def check_scale(scale: int, patch_size: int | None = None) -> None:
 
 
 class _RandomDataset(Dataset):
-    """A dataset whose random choices come from ``generator`` (the datamodule sets its loader's,
-    so a checkpoint restores the data stream). In a DataLoader worker they come from the
-    worker's torch RNG instead, which the loader seeds from that generator and the worker id:
-    forked workers inherit a copy of the generator, and each would repeat the same stream."""
+    """A dataset whose random choices for an item come from the seed in the item's key.
 
-    generator: torch.Generator | None = None
+    Training loaders index it with ``(index, seed)`` keys that the datamodule's sampler draws in
+    the main process from its checkpointed generator, so the data stream is the same with any
+    number of workers, persistent or not, and a resumed run replays it. A plain index (evaluation,
+    direct use) seeds its own item. Subclasses implement ``_item(index, generator)``."""
 
-    def _random_source(self) -> torch.Generator | None:
-        return self.generator if get_worker_info() is None else None
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor | str]:
+        index, seed = key if isinstance(key, tuple) else (key, key)
+        return self._item(index, torch.Generator().manual_seed(seed))
 
-    def __getstate__(self) -> dict:
-        # Workers started by spawn receive a pickled copy; they use their own RNG anyway.
-        return {**self.__dict__, "generator": None}
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
+        raise NotImplementedError
 
 
 def _apply(
-    transform: A.Compose | None, path: Path, generator: torch.Generator | None, **images: np.ndarray
+    transform: A.Compose | None, path: Path, generator: torch.Generator, **images: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Apply ``transform`` with a seed drawn from ``generator``; errors (e.g. image too small)
     name ``path``."""
@@ -115,12 +115,12 @@ class AlignedDataset(_RandomDataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
         a, b = _read_halves(
             path, (self.channels_A, self.channels_B), ("data.channels_A", "data.channels_B"), ("A", "B")
         )
-        out = _apply(self.transform, path, self._random_source(), image=a, B=b)
+        out = _apply(self.transform, path, generator, image=a, B=b)
         return {"A": to_tensor(out["image"]), "B": to_tensor(out["B"]),
                 "A_path": str(path), "B_path": str(path)}
 
@@ -128,7 +128,7 @@ class UnpairedDataset(_RandomDataset):
     """Two unaligned folders of images, as in CycleGAN.
 
     Its length is the larger folder's; item ``i`` takes A ``i % len(A)`` and a random B (drawn
-    from torch's RNG) or, with ``random_pairing=False``, B ``i % len(B)``. A and B get
+    from the item's generator) or, with ``random_pairing=False``, B ``i % len(B)``. A and B get
     independent random transforms. With ``true_pairs`` (A path -> its true B path, known for
     evaluation only) items also hold ``B_true`` (A's counterpart) and ``A_true`` (B's); use it
     with deterministic transforms.
@@ -160,24 +160,23 @@ class UnpairedDataset(_RandomDataset):
     def __len__(self) -> int:
         return max(len(self.paths_A), len(self.paths_B))
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
         path_a = self.paths_A[index % len(self.paths_A)]
-        source = self._random_source()
         if self.random_pairing:
-            path_b = self.paths_B[int(torch.randint(len(self.paths_B), (), generator=source))]
+            path_b = self.paths_B[int(torch.randint(len(self.paths_B), (), generator=generator))]
         else:
             path_b = self.paths_B[index % len(self.paths_B)]
         a = read_image(path_a, self.channels_A, option="data.channels_A")
         b = read_image(path_b, self.channels_B, option="data.channels_B")
-        a = _apply(self.transform_A, path_a, source, image=a)["image"]
-        b = _apply(self.transform_B, path_b, source, image=b)["image"]
+        a = _apply(self.transform_A, path_a, generator, image=a)["image"]
+        b = _apply(self.transform_B, path_b, generator, image=b)["image"]
         item = {"A": to_tensor(a), "B": to_tensor(b), "A_path": str(path_a), "B_path": str(path_b)}
         if self.true_B is not None:
             # Evaluation only: the hidden counterpart of each image, transformed alike.
             true_b = read_image(self.true_B[path_a], self.channels_B, option="data.channels_B")
             true_a = read_image(self.true_A[path_b], self.channels_A, option="data.channels_A")
-            item["B_true"] = to_tensor(_apply(self.transform_B, path_a, source, image=true_b)["image"])
-            item["A_true"] = to_tensor(_apply(self.transform_A, path_b, source, image=true_a)["image"])
+            item["B_true"] = to_tensor(_apply(self.transform_B, path_a, generator, image=true_b)["image"])
+            item["A_true"] = to_tensor(_apply(self.transform_A, path_b, generator, image=true_a)["image"])
         return item
 
 
@@ -265,26 +264,25 @@ class SuperResolutionDataset(_RandomDataset):
     def __len__(self) -> int:
         return len(self.hr_paths)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
         hr_path = self.hr_paths[index]
-        source = self._random_source()
         hr = modcrop(read_image(hr_path, self.channels, option="data.channels"), self.scale)
         if self.lr_paths is None:
             lr_path = hr_path
-            lr = self.degrade(hr, self.scale, self._degradation_rng(index, source))
+            lr = self.degrade(hr, self.scale, self._degradation_rng(index, generator))
         else:
             lr_path = self.lr_paths[index]
             lr = read_image(lr_path, self.channels, option="data.channels")
             self._check_lr_size(lr, hr, lr_path, hr_path)
         if self.train:
-            lr, hr = self._random_patch(lr, hr, hr_path, source)
+            lr, hr = self._random_patch(lr, hr, hr_path, generator)
             if self.augment:
-                lr, hr = _dihedral(source, lr, hr)
+                lr, hr = _dihedral(generator, lr, hr)
         return {"lr": to_tensor(lr), "hr": to_tensor(hr), "lr_path": str(lr_path), "hr_path": str(hr_path)}
 
-    def _degradation_rng(self, index: int, source: torch.Generator | None) -> np.random.Generator:
+    def _degradation_rng(self, index: int, generator: torch.Generator) -> np.random.Generator:
         if self.train:
-            return np.random.default_rng(int(torch.randint(2**62, (), generator=source)))
+            return np.random.default_rng(int(torch.randint(2**62, (), generator=generator)))
         return np.random.default_rng(index)
 
     def _check_lr_size(self, lr: np.ndarray, hr: np.ndarray, lr_path: Path, hr_path: Path) -> None:
@@ -297,7 +295,7 @@ class SuperResolutionDataset(_RandomDataset):
             )
 
     def _random_patch(
-        self, lr: np.ndarray, hr: np.ndarray, hr_path: Path, source: torch.Generator | None
+        self, lr: np.ndarray, hr: np.ndarray, hr_path: Path, generator: torch.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         size = self.patch_size // self.scale
         height, width = lr.shape[:2]
@@ -306,8 +304,8 @@ class SuperResolutionDataset(_RandomDataset):
                 f"{hr_path} ({hr.shape[1]}x{hr.shape[0]} pixels) is smaller than the training "
                 f"patches (data.patch_size={self.patch_size})"
             )
-        top = int(torch.randint(height - size + 1, (), generator=source))
-        left = int(torch.randint(width - size + 1, (), generator=source))
+        top = int(torch.randint(height - size + 1, (), generator=generator))
+        left = int(torch.randint(width - size + 1, (), generator=generator))
         s = self.scale
         return (
             lr[top : top + size, left : left + size],
@@ -315,9 +313,9 @@ class SuperResolutionDataset(_RandomDataset):
         )
 
 
-def _dihedral(source: torch.Generator | None, *images: np.ndarray) -> list[np.ndarray]:
+def _dihedral(generator: torch.Generator, *images: np.ndarray) -> list[np.ndarray]:
     """Apply one random flip/rotation by multiples of 90 degrees (8 in all) to every image."""
-    flip_x, flip_y, transpose = torch.randint(2, (3,), generator=source).tolist()
+    flip_x, flip_y, transpose = torch.randint(2, (3,), generator=generator).tolist()
     out = []
     for image in images:
         image = image[:, ::-1] if flip_x else image
@@ -427,9 +425,8 @@ class ReferencePairDataset(_RandomDataset):
     def __len__(self) -> int:
         return len(self.source_paths)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
         source_path = self.source_paths[index]
-        generator = self._random_source()
         if self.random_pairing:
             reference_index = int(torch.randint(len(self.reference_paths), (), generator=generator))
         else:
@@ -461,12 +458,12 @@ class SideBySideReferenceDataset(_RandomDataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
         source, reference = _read_halves(
             path, (self.channels, self.channels), ("data.channels", "data.channels"), ("source", "reference")
         )
-        out = _apply(self.transform, path, self._random_source(), image=source, B=reference)
+        out = _apply(self.transform, path, generator, image=source, B=reference)
         return {"source": to_tensor(out["image"]), "reference": to_tensor(out["B"]),
                 "source_path": str(path), "reference_path": str(path)}
 
@@ -502,12 +499,12 @@ class MultiDomainDataset(_RandomDataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
         images = {"image": read_image(path, 3)}
         if self.aligned_paths is not None:
             images |= {f"true{k}": read_image(other, 3) for k, other in enumerate(self.aligned_paths[index])}
-        out = {key: to_tensor(value) for key, value in _apply(self.transform, path, self._random_source(), **images).items()}
+        out = {key: to_tensor(value) for key, value in _apply(self.transform, path, generator, **images).items()}
         item = {"image": out["image"], "label": torch.tensor(self.labels[index]), "path": str(path)}
         if self.aligned_paths is not None:
             item["image_true"] = torch.stack([out[f"true{k}"] for k in range(len(self.aligned_paths[index]))])

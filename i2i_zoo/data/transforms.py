@@ -57,6 +57,5 @@ def _resize(size: int) -> A.Resize:
 
 
 def seed_from_torch(transform: A.Compose, generator: torch.Generator | None = None) -> None:
-    """Seed ``transform`` from ``generator`` (the training loader's, which checkpoints restore)
-    or, in a DataLoader worker, from torch's RNG, which the loader seeds from that generator."""
+    """Seed ``transform`` from ``generator`` (an item's, see ``_RandomDataset``) or torch's RNG."""
     transform.set_random_seed(int(torch.randint(2**31 - 1, (), generator=generator)))

@@ -188,11 +188,30 @@ class I2IMethod(L.LightningModule):
             self._step_schedulers()
 
     def on_train_epoch_start(self) -> None:
-        # Restored here, not on load: the sanity check after loading draws from the RNG too.
+        # Restored here, where training's draws begin, after the sanity check.
         states, self._pending_rng_states = self._pending_rng_states, None
         state = None if states is None else own_rank_state(self._trainer, states, "random states")
         if state is not None:
             _set_rng_state(state)
+
+    # Evaluation draws its random numbers (pix2pix's dropout, random targets) from a fixed seed
+    # and hands training its RNG back untouched: how often a run validates changes neither its
+    # training nor its scores, and validating a checkpoint reproduces the scores logged in training.
+    def on_validation_epoch_start(self) -> None:
+        self._isolate_evaluation_rng()
+
+    def on_validation_epoch_end(self) -> None:
+        _set_rng_state(self._rng_state_before_evaluation)
+
+    def on_test_epoch_start(self) -> None:
+        self._isolate_evaluation_rng()
+
+    def on_test_epoch_end(self) -> None:
+        _set_rng_state(self._rng_state_before_evaluation)
+
+    def _isolate_evaluation_rng(self) -> None:
+        self._rng_state_before_evaluation = _get_rng_state()
+        _seed_all(0)
 
     def on_train_epoch_end(self) -> None:
         self.check_finite_losses()

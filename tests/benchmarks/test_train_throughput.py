@@ -3,6 +3,8 @@ runs through Lightning and, for pix2pix and CycleGAN, through the plain loop, wh
 runs the same networks and losses as the method's training_step. Nothing about speed is asserted."""
 
 import importlib.util
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,3 +67,17 @@ def test_plain_loop_runs_the_methods_networks_and_losses(benchmark, method):
     with FlopCounterMode(display=False) as counter:
         step(batch)
     assert lightning_flops > 0 and counter.get_total_flops() == lightning_flops
+
+
+def test_the_gpu_slot_script_parses_and_passes_valid_benchmark_options(benchmark):
+    """benchmarks/gpu_slot.sh runs only where a GPU is lent; its syntax and every option it
+    gives the benchmark are checked here, so it does not fail in a scarce GPU slot."""
+    script = SCRIPT.with_name("gpu_slot.sh")
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    calls = [shlex.split(line)[3:] for line in script.read_text().replace("\\\n", " ").splitlines()
+             if line.strip().startswith("bench ")]
+    assert len(calls) == 4
+    for options in calls:
+        args = benchmark.parse_args(options)
+        assert args.method in ("pix2pix", "cyclegan")
+    assert benchmark.parse_args(calls[-1]).compile_mode == "reduce-overhead"

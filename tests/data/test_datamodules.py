@@ -132,16 +132,23 @@ def _unpaired_demo(**overrides) -> UnpairedDataModule:
     return UnpairedDataModule(**{**options, **overrides})
 
 
-def test_workers_draw_distinct_random_streams() -> None:
-    """Forked workers inherit a copy of the training generator; each must still draw its own
-    crops and random B partners (with 2 workers, consecutive batches come from different ones)."""
-    torch.manual_seed(0)
-    dm = _unpaired_demo(num_workers=2)
-    dm.setup("fit")
-    batches = [batch for _, batch in zip(range(8), dm.train_dataloader())]
-    for first, second in zip(batches[::2], batches[1::2]):
-        assert first["B_path"] != second["B_path"]
-        assert not torch.equal(first["A"], second["A"])
+def test_the_stream_is_the_same_with_any_number_of_persistent_workers() -> None:
+    """Items take their randomness from the keys the sampler draws in the main process, so
+    worker count and persistence change nothing, over epochs cut short as limit_train_batches
+    cuts them (the persistent iterator is then reset)."""
+
+    def stream(workers: int) -> list[tuple[list[str], torch.Tensor]]:
+        torch.manual_seed(0)
+        dm = _unpaired_demo(num_workers=workers)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        assert loader.persistent_workers == (workers > 0)
+        return [(batch["B_path"], batch["A"]) for _ in range(2) for _, batch in zip(range(4), loader)]
+
+    single, multi = stream(0), stream(2)
+    assert [paths for paths, _ in single] == [paths for paths, _ in multi]
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(single, multi))
+    assert len({a.numpy().tobytes() for _, a in single}) == len(single)  # no item repeats a crop
 
 
 class _StubTrainer:
@@ -153,7 +160,7 @@ def _b_picks(dm: UnpairedDataModule, n: int = 6) -> list[str]:
     return [batch["B_path"][0] for _, batch in zip(range(n), dm.train_dataloader())]
 
 
-def test_ranks_draw_distinct_streams_and_a_checkpoint_holds_them_all(monkeypatch) -> None:
+def test_ranks_share_the_order_draw_their_own_items_and_a_checkpoint_holds_them_all(monkeypatch) -> None:
     modules = []
     for rank in (0, 1):
         torch.manual_seed(0)  # seed_everything gives every rank the same seed
@@ -164,8 +171,8 @@ def test_ranks_draw_distinct_streams_and_a_checkpoint_holds_them_all(monkeypatch
     states = [dm._train_generator.get_state() for dm in modules]
     # What the two processes' all_gather_object would collect.
     monkeypatch.setattr(torch.distributed, "all_gather_object", lambda gathered, state: gathered.__setitem__(slice(None), states))
-    saved = modules[0].state_dict()["train_generators"]
-    assert saved.shape[0] == 2
+    saved = modules[0].state_dict()
+    assert saved["train_generators"].shape[0] == 2
 
     expected = [_b_picks(dm) for dm in modules]
     assert expected[0] != expected[1]
@@ -174,8 +181,19 @@ def test_ranks_draw_distinct_streams_and_a_checkpoint_holds_them_all(monkeypatch
         resumed = _unpaired_demo()
         resumed.trainer = _StubTrainer(rank, 2)
         resumed.setup("fit")
-        resumed.load_state_dict({"train_generators": saved})
+        resumed.load_state_dict(saved)
         assert _b_picks(resumed) == expected[rank]
+
+    # The next epoch: disjoint halves of one permutation, items seeded differently.
+    keys = [list(dm.train_dataloader().sampler) for dm in modules]
+    size = len(modules[0].train_dataset)
+    assert len(keys[0]) == len(keys[1]) == (size + 1) // 2
+    indices = [index for rank_keys in keys for index, _ in rank_keys]
+    assert sorted(set(indices)) == list(range(size)) and len(indices) - len(set(indices)) == size % 2
+    assert not {seed for _, seed in keys[0]} & {seed for _, seed in keys[1]}
+
+    with pytest.warns(UserWarning, match="predates the checkpointed data order"):
+        resumed.load_state_dict({"train_generators": saved["train_generators"]})
 
 
 def test_evaluation_never_draws_from_torchs_rng() -> None:

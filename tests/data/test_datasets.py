@@ -26,8 +26,7 @@ def test_paired_crops_and_flips_stay_aligned(tmp_path: Path, write_rgb_file) -> 
     dataset = AlignedDataset(tmp_path, transform=transform)
     crops = set()
     for seed in range(20):
-        torch.manual_seed(seed)
-        item = dataset[0]
+        item = dataset[(0, seed)]
         assert item["A"].shape == (3, 16, 16)
         assert torch.equal(item["A"], item["B"])
         assert item["A"].min() >= -1 and item["A"].max() <= 1
@@ -35,16 +34,19 @@ def test_paired_crops_and_flips_stay_aligned(tmp_path: Path, write_rgb_file) -> 
     assert len(crops) > 10  # different seeds give different crops
 
 
-def test_same_torch_seed_gives_same_crop(tmp_path: Path, write_rgb_file) -> None:
+def test_the_key_seed_alone_decides_the_crop(tmp_path: Path, write_rgb_file) -> None:
     _identical_halves(tmp_path, write_rgb_file)
     dataset = AlignedDataset(tmp_path, transform=build_transform(30, 16, True, True))
     items = []
     for other_seed in (1, 2):
-        random.seed(other_seed)  # python and numpy RNGs must not matter
+        random.seed(other_seed)  # python, numpy and torch RNGs must not matter
         np.random.seed(other_seed)
-        torch.manual_seed(0)
-        items.append(dataset[0]["A"])
+        torch.manual_seed(other_seed)
+        state = torch.get_rng_state()
+        items.append(dataset[(0, 7)]["A"])
+        assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(*items)
+    assert torch.equal(dataset[0]["A"], dataset[(0, 0)]["A"])  # a plain index is its own seed
 
 
 def test_eval_transform_is_a_deterministic_resize(tmp_path: Path, write_rgb_file) -> None:
@@ -118,13 +120,12 @@ def test_unpaired_length_and_serial_pairing(make_unpaired) -> None:
     assert [Path(item["B_path"]).name for item in items] == [f"{i:03d}.png" for i in range(5)]
 
 
-def test_unpaired_random_pairing_draws_from_torch(make_unpaired) -> None:
+def test_unpaired_random_pairing_draws_from_the_key_seed(make_unpaired) -> None:
     root = make_unpaired()
     dataset = UnpairedDataset(root / "trainA", root / "trainB")
 
     def pairing(seed: int) -> list[str]:
-        torch.manual_seed(seed)
-        return [dataset[i % 3]["B_path"] for i in range(12)]
+        return [dataset[(i % 3, seed * 100 + i)]["B_path"] for i in range(12)]
 
     assert pairing(0) == pairing(0)
     assert pairing(0) != pairing(1)
@@ -140,8 +141,7 @@ def test_unpaired_transforms_are_independent(tmp_path: Path, write_rgb_file) -> 
         transform_A=build_transform(24, 16, True, True, preprocess="crop"),
         transform_B=build_transform(24, 16, True, True, preprocess="crop"),
     )
-    torch.manual_seed(0)
-    items = [dataset[0] for _ in range(5)]
+    items = [dataset[(0, seed)] for seed in range(5)]
     assert any(not torch.equal(item["A"], item["B"]) for item in items)
 
 

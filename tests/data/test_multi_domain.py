@@ -403,7 +403,7 @@ def test_training_images_are_flipped_at_random_when_flip(folders, flip):
     dm = MultiDomainDataModule(str(folders), domains=["a"], val_split="train", flip=flip, **SMALL)
     dm.setup("fit")
     image = dm.val_dataset[0]["image"]  # the same file, never flipped
-    draws = [dm.train_dataset[0]["image"] for _ in range(16)]
+    draws = [dm.train_dataset[(0, seed)]["image"] for seed in range(16)]
     mirrored = [torch.equal(d, image.flip(-1)) for d in draws]
     assert all(m or torch.equal(d, image) for m, d in zip(mirrored, draws))
     assert any(mirrored) == flip and all(mirrored) is False

@@ -87,10 +87,9 @@ def test_augmentation_flips_and_rotates_lr_and_hr_alike(tmp_path: Path, augment:
     _write(tmp_path / "lr" / "x.png", lr)
     variants = _dihedral_variants(SuperResolutionDataset(tmp_path / "hr", tmp_path / "lr", 4)[0]["lr"])
     dataset = SuperResolutionDataset(tmp_path / "hr", tmp_path / "lr", 4, train=True, patch_size=16, augment=augment)
-    dataset.generator = torch.Generator().manual_seed(0)
     seen = set()
-    for _ in range(40):
-        item = dataset[0]  # the patch is the whole image
+    for seed in range(40):
+        item = dataset[(0, seed)]  # the patch is the whole image
         assert torch.equal(item["hr"], _upsampled(item["lr"]))
         seen.add(next(i for i, variant in enumerate(variants) if torch.equal(variant, item["lr"])))
     assert seen == (set(range(8)) if augment else {0})
@@ -113,13 +112,15 @@ def test_lr_made_from_hr_is_the_bicubic_downscale_at_the_patch_position(tmp_path
     expected = bicubic(hr, 4)
     dm = SuperResolutionDataModule(str(tmp_path), train_lr=None, val_lr=None, augment=False, **SMALL)
     dm.setup("fit")
-    dm.train_dataset.generator = torch.Generator().manual_seed(0)
-    for _ in range(5):
-        item = dm.train_dataset[0]
+    positions = set()
+    for seed in range(5):
+        item = dm.train_dataset[(0, seed)]
         assert item["lr_path"] == item["hr_path"]
         hr_patch, lr_patch = ((item[key].permute(1, 2, 0).numpy() + 1) / 2 for key in ("hr", "lr"))
         top, left = _hr_position(hr, hr_patch, 4)
+        positions.add((top, left))
         np.testing.assert_allclose(lr_patch, expected[top // 4 : top // 4 + 4, left // 4 : left // 4 + 4], atol=1e-6)
+    assert len(positions) > 1
     val = dm.val_dataset[0]
     assert val["hr"].shape == (3, 36, 44)
     np.testing.assert_allclose((val["lr"].permute(1, 2, 0).numpy() + 1) / 2, expected, atol=1e-6)
@@ -135,7 +136,7 @@ def test_random_degradations_are_fixed_per_image_in_evaluation_and_drawn_in_trai
     first_pass = [dm.val_dataset[i]["lr"] for i in range(2)]
     assert all(torch.equal(a, dm.val_dataset[i]["lr"]) for i, a in enumerate(first_pass))
     assert not torch.equal(*first_pass)  # noise differs between images
-    training = [dm.train_dataset[0]["lr"] for _ in range(2)]  # a 16-pixel patch is the whole image
+    training = [dm.train_dataset[(0, seed)]["lr"] for seed in range(2)]  # a 16-pixel patch is the whole image
     assert not torch.equal(*training)
 
 

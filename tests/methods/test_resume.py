@@ -46,3 +46,26 @@ def test_resume_matches_the_uninterrupted_run(tmp_path, demo_paired, num_workers
     assert trainer.optimizers[0].param_groups[0]["lr"] == full_trainer.optimizers[0].param_groups[0]["lr"]
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_validation_changes_neither_training_nor_its_own_scores(tmp_path, demo_paired):
+    """pix2pix validates with dropout on (`inference_mode: train`), so validation draws random
+    numbers: from a fixed seed, handing training its RNG back untouched."""
+
+    def fit(limit_val_batches):
+        seed_everything(0)
+        model = Pix2Pix(ngf=8, ndf=8, num_downs=6, image_size=64)
+        trainer = Trainer(
+            max_epochs=2, limit_train_batches=3, limit_val_batches=limit_val_batches, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        )
+        trainer.fit(model, datamodule=demo_paired())
+        return model, trainer
+
+    validated, trainer = fit(limit_val_batches=2)
+    unvalidated, _ = fit(limit_val_batches=0)
+    for (name, a), b in zip(validated.state_dict().items(), unvalidated.state_dict().values()):
+        assert torch.equal(a, b), name
+    logged = trainer.callback_metrics["val/l1"].item()
+    (again,) = trainer.validate(validated, datamodule=demo_paired(), verbose=False)
+    assert again["val/l1"] == pytest.approx(logged, rel=1e-6)

@@ -70,7 +70,7 @@ def test_reference_transfer_takes_the_source_content_and_keeps_the_reference_col
     pairs = list(datamodule.val_dataloader())
     reference_gp = sum(model.spl.gp(b["reference"], b["source"]) * len(b["source"]) for b in pairs) / sum(len(b["source"]) for b in pairs)
     before = _validate(model, datamodule)
-    _fit(model, datamodule, max_epochs=8, limit_train_batches=40)
+    _fit(model, datamodule, max_epochs=12, limit_train_batches=40)
     after = _validate(model, datamodule)
     print(
         f"GP to source {before['val/GP']:.2f} -> {after['val/GP']:.2f} (the aligned reference's: {reference_gp:.2f}), "

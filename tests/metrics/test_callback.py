@@ -217,6 +217,18 @@ def test_random_weight_inception_through_the_fid_weights_option(tmp_path):
     assert fid == pytest.approx(fid_from_features(*features), rel=1e-3) and fid > 1
 
 
+def test_loading_the_inception_leaves_torchs_rng_alone(tmp_path):
+    """Building the network draws initial weights before the file replaces them: that must not
+    shift the training run's random numbers (adding the callback would change the training)."""
+    path = tmp_path / "random_inception.pth"
+    save_random_inception(path)
+    callback = ImageQualityMetrics(metrics=["fid", "kid"], fid_weights=str(path))
+    state = torch.get_rng_state()
+    callback.setup(Trainer(accelerator="cpu", logger=False), NoisyMethod(0.2), "validate")
+    assert callback.extractor is not None
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_missing_weights_stop_the_cli_before_any_training(monkeypatch, tmp_path):
     from i2i_zoo.cli import run
     from i2i_zoo.metrics import FID_WEIGHTS_ENV
