@@ -39,11 +39,17 @@ StrategyRegistry.register(
 # a checkpoint, so such state is gathered into a list by global rank and each rank restores its own.
 
 
+def world(trainer: L.Trainer | None) -> tuple[int, int]:
+    """The number of processes and this one's global rank; (1, 0) outside a Trainer."""
+    return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+
 def gather_per_rank(trainer: L.Trainer | None, state: Any) -> list[Any]:
     """Every rank's `state` (picklable CPU objects), by global rank; `[state]` outside DDP."""
-    if trainer is None or trainer.world_size == 1:
+    world_size, _ = world(trainer)
+    if world_size == 1:
         return [state]
-    states: list[Any] = [None] * trainer.world_size
+    states: list[Any] = [None] * world_size
     torch.distributed.all_gather_object(states, state)
     return states
 
@@ -54,7 +60,7 @@ def own_rank_state(trainer: L.Trainer | None, states: Any, what: str) -> Any:
     was written by another number of processes."""
     if isinstance(states, dict):
         states = [states]
-    world_size, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+    world_size, rank = world(trainer)
     if len(states) != world_size:
         rank_zero_warn(
             f"the checkpoint holds the {what} of {len(states)} process(es), this run has {world_size}: "

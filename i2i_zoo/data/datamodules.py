@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import albumentations as A
-import cv2
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
@@ -33,8 +32,8 @@ from i2i_zoo.data.datasets import (
 )
 from i2i_zoo.data.degradations import Degradation, make_degradation
 from i2i_zoo.data.io import require_folder
-from i2i_zoo.data.transforms import build_transform
-from i2i_zoo.distributed import gather_per_rank, own_rank_state
+from i2i_zoo.data.transforms import build_transform, resize_square
+from i2i_zoo.distributed import gather_per_rank, own_rank_state, world
 
 _PAIRED = "(root/train/, root/val/, root/test/ holding side-by-side AB images)"
 _UNPAIRED = "(root/trainA/, trainB/, testA/, testB/)"
@@ -128,11 +127,7 @@ class _FolderDataModule(L.LightningDataModule):
             # Seeded from torch's RNG, so seed_everything decides the stream; items distinct per rank.
             order_seed, stream_seed = torch.randint(2**62, (2,)).tolist()
             self._order_generator.manual_seed(order_seed)
-            self._train_generator.manual_seed(stream_seed + self._world()[1])
-
-    def _world(self) -> tuple[int, int]:
-        """The number of processes and this one's global rank."""
-        return (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
+            self._train_generator.manual_seed(stream_seed + world(self.trainer)[1])
 
     def state_dict(self) -> dict:
         # Every rank has its own stream and rank 0 writes the checkpoint, so it gathers them all.
@@ -168,7 +163,7 @@ class _FolderDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup('fit') must run before train_dataloader()")
-        sampler = _StreamSampler(self.train_dataset, self._order_generator, self._train_generator, *self._world())
+        sampler = _StreamSampler(self.train_dataset, self._order_generator, self._train_generator, *world(self.trainer))
         return self._loader(self.train_dataset, self.hparams.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader | list:
@@ -737,8 +732,7 @@ class MultiDomainDataModule(_FolderDataModule):
         hp = self.hparams
         crop = _DEFAULT_CROP.get(hp.layout) if hp.center_crop is None else hp.center_crop
         steps: list[A.BasicTransform] = [] if crop is None else [A.CenterCrop(crop, crop)]
-        # Area when shrinking, bicubic when enlarging, as build_transform's resize.
-        steps.append(A.Resize(hp.image_size, hp.image_size, interpolation=cv2.INTER_CUBIC, area_for_downscale="image"))
+        steps.append(resize_square(hp.image_size))
         if train and hp.flip:
             steps.append(A.HorizontalFlip(p=0.5))
         return A.Compose(steps)

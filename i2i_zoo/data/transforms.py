@@ -38,21 +38,22 @@ def build_transform(
         if preprocess == "crop":
             steps.append(A.CenterCrop(crop_size, crop_size))
         elif preprocess != "none":
-            steps.append(_resize(crop_size))
+            steps.append(resize_square(crop_size))
     else:
         if preprocess == "resize_and_crop":
-            steps += [_resize(load_size), A.RandomCrop(crop_size, crop_size)]
+            steps += [resize_square(load_size), A.RandomCrop(crop_size, crop_size)]
         elif preprocess == "crop":
             steps.append(A.RandomCrop(crop_size, crop_size))
         elif preprocess == "resize":
-            steps.append(_resize(crop_size))
+            steps.append(resize_square(crop_size))
         if flip:
             steps.append(A.HorizontalFlip(p=0.5))
     return A.Compose(steps, additional_targets={"B": "image"})
 
 
-def _resize(size: int) -> A.Resize:
-    # Bicubic as the original (PIL BICUBIC); area when shrinking, which, like PIL, avoids aliasing.
+def resize_square(size: int) -> A.Resize:
+    """Resize to ``size`` squared: bicubic as the original (PIL BICUBIC); area when shrinking,
+    which, like PIL, avoids aliasing."""
     return A.Resize(size, size, interpolation=cv2.INTER_CUBIC, area_for_downscale="image")
 
 

@@ -115,24 +115,22 @@ class ImageQualityMetrics(Callback):
         # Networks load here, before the sanity check and any training: a missing file stops the
         # run at once, with an error that says which file to put where. Their construction draws
         # initial weights from torch's RNG, which must not shift the training run's.
+        distribution, lpips = bool(set(self.metrics) & set(DISTRIBUTION_METRICS)), "lpips" in self.metrics
         with torch.random.fork_rng(devices=[]):
-            self._load_networks()
-        if set(self.metrics) & set(DISTRIBUTION_METRICS):
+            if distribution and self.extractor is None:
+                self.extractor = load_fid_inception(resolve_fid_weights(self.fid_weights))
+            if lpips and self.lpips_network is None:
+                self.lpips_network = load_lpips_network(self.lpips_net, self.lpips_weights)
+        if distribution:
             self.extractor.eval().requires_grad_(False)
             self.extractor.to(pl_module.device)
             if self._cache is None:
                 directory = default_cache_dir() / "features" / module_fingerprint(self.extractor) if self.cache_features else None
                 self._cache = FeatureCache(directory, trainer.global_rank)
-        if "lpips" in self.metrics:
+        if lpips:
             self.lpips_network.to(pl_module.device)
         if stage == TrainerFn.FITTING:
             self._check_checkpoint_schedules(trainer)
-
-    def _load_networks(self) -> None:
-        if set(self.metrics) & set(DISTRIBUTION_METRICS) and self.extractor is None:
-            self.extractor = load_fid_inception(resolve_fid_weights(self.fid_weights))
-        if "lpips" in self.metrics and self.lpips_network is None:
-            self.lpips_network = load_lpips_network(self.lpips_net, self.lpips_weights)
 
     def _check_checkpoint_schedules(self, trainer: Trainer) -> None:
         logged = [name for metric in self.metrics for name in LOGGED_NAMES[metric]]
