@@ -152,8 +152,8 @@ def plain_step(model: I2IMethod, scaler: torch.amp.GradScaler) -> Callable[[dict
                 loss_G = loss_G + F.l1_loss(model.F(real_a), real_a) * model.lambda_A * identity
             update(opt_G, loss_G)
             loss_D = 0.5 * (
-                model.gan_loss.d_real(model.D_A(real_a)) + model.gan_loss.d_fake(model.D_A(model.pool_A.query(fake_a)))
-                + model.gan_loss.d_real(model.D_B(real_b)) + model.gan_loss.d_fake(model.D_B(model.pool_B.query(fake_b)))
+                model.gan_loss.d_real(model.D_A(real_a)) + model.gan_loss.d_fake(model.D_A(model.pool_A.query(fake_a.detach())))
+                + model.gan_loss.d_real(model.D_B(real_b)) + model.gan_loss.d_fake(model.D_B(model.pool_B.query(fake_b.detach())))
             )
             update(opt_D, loss_D)
 

@@ -17,10 +17,9 @@ from lightning.pytorch.cli import LightningCLI
 
 import i2i_zoo.callbacks  # noqa: F401  (registers SampleGrid, PredictionWriter for short names)
 import i2i_zoo.data  # noqa: F401  (registers the datamodules for short names such as --data PairedDataModule)
-import i2i_zoo.methods  # noqa: F401  (registers the methods for short names such as --model Pix2Pix)
 import i2i_zoo.metrics  # noqa: F401  (registers ImageQualityMetrics)
 from i2i_zoo.callbacks import read_checkpoint
-from i2i_zoo.methods.base import I2IMethod
+from i2i_zoo.methods import METHODS, I2IMethod  # importing the registry gives the methods short names (--model Pix2Pix)
 
 # Settings that follow from the data, set on the datamodule and copied to the model:
 # (datamodule argument, model argument), applied where both classes take them.
@@ -198,7 +197,10 @@ def classes_from_checkpoint(argv: list[str]) -> list[str]:
     checkpoint = read_checkpoint(path)
     model_class = checkpoint.get("hyper_parameters", {}).get("_class_path")
     if model_class is None:
-        return argv
+        raise ValueError(
+            f"--ckpt_path {path} does not name its method (no _class_path: it was not written by `i2i-zoo fit`); "
+            f"pass --model with one of {', '.join(METHODS)}, or a recipe with -c"
+        )
     data_class = checkpoint.get("datamodule_hyper_parameters", {}).get("_class_path", "i2i_zoo.data.PairedDataModule")
     injected = [f"--model={model_class}"] + ([] if "--data" in given else [f"--data={data_class}"])
     return [argv[0], *injected, *argv[1:]]

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.export import Dim
 
 from i2i_zoo.callbacks import read_checkpoint
-from i2i_zoo.methods.base import I2IMethod
+from i2i_zoo.methods import I2IMethod, method_class
 
 FORMATS = ("onnx", "pt2")
 ONNX_INPUT, ONNX_OUTPUT = "image", "translated"
@@ -168,10 +168,15 @@ def load_method(checkpoint: str | os.PathLike, model_class: str | type[I2IMethod
 
 
 def resolve_method_class(name: str) -> type[I2IMethod]:
-    """A method class from a name in `i2i_zoo.methods` (`CycleGAN`) or a dotted path."""
+    """A method class from a registered name (`CycleGAN`) or a dotted path (a user's own method)."""
     module_name, _, class_name = name.rpartition(".")
+    if not module_name:
+        try:
+            return method_class(name)
+        except ValueError as error:
+            raise ValueError(f"--model-class {name!r}: {error}, or a dotted path such as my_package.MyMethod") from error
     try:
-        cls = getattr(importlib.import_module(module_name or "i2i_zoo.methods"), class_name)
+        cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as error:
         raise ValueError(f"method class {name!r} (--model-class) cannot be imported: {error}") from error
     if not (isinstance(cls, type) and issubclass(cls, I2IMethod)):

@@ -1,5 +1,6 @@
 """Run by tests/test_ddp.py, one process per "node" under torchrun: fits a tiny model of every
-method (each family, each datamodule) for 2 iterations with the `ddp_gan` strategy, one after
+registered method (each family, each datamodule) and of a two-phase method across its unfreeze
+for 2 iterations with the `ddp_gan` strategy, one after
 another in this process (the imports are paid once), and writes <output>/rank<r>.json: per
 method, a hash of every parameter of every network before and after the fit, and random numbers
 the rank drew in training. Also holds `StateProbe`, a callback the console-script test adds to its
@@ -19,59 +20,16 @@ import numpy as np
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 
-import i2i_zoo.methods as methods
-from i2i_zoo.data import (
-    MultiDomainDataModule,
-    PairedDataModule,
-    ReferencePairDataModule,
-    SuperResolutionDataModule,
-    UnpairedDataModule,
-)
+from i2i_zoo.methods import METHODS
 from i2i_zoo.methods.base import _get_rng_state
 
-LOADER = dict(batch_size=2, num_workers=0)
-PAIRED = dict(root="demo:shapes", load_size=32, crop_size=32, val_split=None, **LOADER)
-TINTS = ["red", "green", "blue", "yellow"]
-# method -> (model, datamodule) factories: 32 px images, 8 filters, every network stepped each
-# iteration (StarGAN's n_critic and GANimation's G interval at 1).
-METHODS = {
-    "Pix2Pix": (
-        lambda: methods.Pix2Pix(ngf=8, ndf=8, num_downs=5, image_size=32, lr_policy="constant"),
-        lambda: PairedDataModule(**PAIRED),
-    ),
-    "CycleGAN": (
-        lambda: methods.CycleGAN(generator="resnet_6blocks", ngf=8, ndf=8, n_layers_D=2, image_size=32, pool_size=4, lr_policy="constant"),
-        lambda: UnpairedDataModule(root="demo:recolor", load_size=32, crop_size=32, val_split=None, **LOADER),
-    ),
-    "StarGAN": (
-        lambda: methods.StarGAN(
-            domains=TINTS, label_type="exclusive", image_size=32, g_conv_dim=8, d_conv_dim=8,
-            g_repeat_num=1, d_repeat_num=3, n_critic=1,
-        ),
-        lambda: MultiDomainDataModule(root="demo:tints", domains=TINTS, image_size=32, val_split=None, **LOADER),
-    ),
-    "GANimation": (
-        lambda: methods.GANimation(
-            domains=["brightness"], image_size=32, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1,
-            d_repeat_num=3, train_G_every_n_iterations=1, lr_policy="constant",
-        ),
-        lambda: MultiDomainDataModule(
-            root="demo:levels", layout="csv", domains=["brightness"], image_size=32, val_split=None, **LOADER
-        ),
-    ),
-    "SPL": (
-        lambda: methods.SPL(ngf=8, n_blocks=1, lr_policy="constant"),
-        lambda: PairedDataModule(**PAIRED),
-    ),
-    "SPLSuperResolution": (
-        lambda: methods.SPLSuperResolution(scale=4, num_features=8, num_blocks=1),
-        lambda: SuperResolutionDataModule(root="demo:photos", scale=4, patch_size=32, val_hr=None, val_lr=None, **LOADER),
-    ),
-    "SPLReferenceTransfer": (
-        lambda: methods.SPLReferenceTransfer(ngf=8, n_blocks=1),
-        lambda: ReferencePairDataModule(root="demo:palettes", load_size=32, crop_size=32, val_split=None, **LOADER),
-    ),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent / "methods"))
+from phased_method import PHASED  # noqa: E402
+
+# What the worker fits: every registered method on its demo data (each family, each datamodule),
+# tiny, every network stepped each iteration; and the two-phase test method with G unfrozen at
+# the second iteration, accumulating two micro-batches (the first without the all-reduce).
+ENTRIES = {**{name: (entry, {}) for name, entry in METHODS.items()}, PHASED.name: (PHASED, {"switch": 1, "accumulation": 2})}
 
 
 def digest(model: torch.nn.Module) -> dict[str, dict[str, str]]:
@@ -109,9 +67,9 @@ class StateProbe(Callback):
 
 def main(output: Path) -> None:
     report: dict[str, dict] = {}
-    for method, (make_model, make_data) in METHODS.items():
+    for method, (entry, options) in ENTRIES.items():
         seed_everything(0, verbose=False)  # the same initial weights on every rank
-        model, draws = make_model(), RandomDraws()
+        model, draws = entry.build(**options), RandomDraws()
         initial = digest(model)
         trainer = Trainer(
             accelerator="cpu", devices=1, num_nodes=2, strategy="ddp_gan", max_epochs=1,
@@ -119,7 +77,7 @@ def main(output: Path) -> None:
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             callbacks=[draws], default_root_dir=output,
         )
-        trainer.fit(model, datamodule=make_data())
+        trainer.fit(model, datamodule=entry.build_datamodule())
         report[method] = {"initial": initial, "trained": digest(model), "iteration": model.iteration, "draws": draws.draws}
     (output / f"rank{os.environ['RANK']}.json").write_text(json.dumps(report))  # RANK: set by torchrun
 

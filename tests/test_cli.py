@@ -286,3 +286,21 @@ def test_bf16_mixed_fit_on_cpu(monkeypatch, tmp_path):
     assert cli.trainer.state.finished
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())
     assert cli.model.G.model.model[0].weight.dtype == torch.float32  # master weights stay float32
+
+
+def test_cyclegan_demo_trains_without_image_pools(monkeypatch, tmp_path):
+    """pool_size 0 (the discriminators learn from the current fakes only) once failed in the D step
+    with "Trying to backward through the graph a second time": the pool detached the fakes."""
+    monkeypatch.chdir(tmp_path)
+    cli = run([
+        "fit", "-c", str(RECIPES / "cyclegan" / "demo.yaml"), "--model.init_args.pool_size", "0",
+        "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "0",
+        "--trainer.num_sanity_val_steps", "0", "--data.num_workers", "0", *QUIET,
+    ])
+    assert cli.model.iteration == 2 and cli.model.pool_A.images == []
+
+
+def test_a_checkpoint_without_its_class_names_the_registered_methods(tmp_path):
+    torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "bare.ckpt")
+    with pytest.raises(ValueError, match="bare.ckpt does not name its method .*pass --model with one of Pix2Pix, CycleGAN"):
+        run(["predict", "--ckpt_path", str(tmp_path / "bare.ckpt")])

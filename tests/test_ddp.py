@@ -13,11 +13,14 @@ from pathlib import Path
 
 import torch
 
+from i2i_zoo.methods import METHODS as REGISTERED
+
 TESTS = Path(__file__).resolve().parent
 RECIPES = TESTS.parent / "recipes"
 WORKER = TESTS / "ddp_worker.py"
-# What the worker fits: every method, so every family and datamodule.
-METHODS = ["Pix2Pix", "CycleGAN", "StarGAN", "GANimation", "SPL", "SPLSuperResolution", "SPLReferenceTransfer"]
+# What the worker fits: every registered method, so every family and datamodule, and the
+# two-phase test method, whose G is frozen in the first iteration and trains in the second.
+METHODS = [*REGISTERED, "PhasedMethod"]
 
 
 def _free_port() -> int:

@@ -8,10 +8,7 @@ from pathlib import Path
 import lightning
 
 from i2i_zoo.callbacks import AtomicCheckpointIO, read_checkpoint
-from i2i_zoo.methods import CycleGAN, I2IMethod, Pix2Pix
-
-# Methods a checkpoint may name; never a class path imported from the file.
-_METHODS = {cls.__name__: cls for cls in (Pix2Pix, CycleGAN)}
+from i2i_zoo.methods import I2IMethod, method_class
 
 
 def save_checkpoint(model: I2IMethod, path: str | os.PathLike) -> Path:
@@ -37,10 +34,13 @@ def save_checkpoint(model: I2IMethod, path: str | os.PathLike) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike) -> I2IMethod:
-    """The Pix2Pix or CycleGAN in a Lightning checkpoint (trained here or converted), on the CPU."""
+    """The registered method in a Lightning checkpoint (trained here or converted), on the CPU.
+    The class comes from the registry by name, never from a class path imported from the file."""
     path = Path(path).expanduser()
     hparams = read_checkpoint(path).get("hyper_parameters", {})
     name = str(hparams.get("_class_path", "")).rpartition(".")[2]
-    if name not in _METHODS:
-        raise ValueError(f"{path} holds a model of class {hparams.get('_class_path')!r}; expected one of {', '.join(_METHODS)}")
-    return _METHODS[name].load_from_checkpoint(path, map_location="cpu")
+    try:
+        cls = method_class(name)
+    except ValueError as error:
+        raise ValueError(f"{path} holds a model of class {hparams.get('_class_path')!r}: {error}") from error
+    return cls.load_from_checkpoint(path, map_location="cpu")

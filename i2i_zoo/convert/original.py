@@ -13,14 +13,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
+from i2i_zoo import weights
 from i2i_zoo.callbacks import AtomicCheckpointIO
 from i2i_zoo.methods import CycleGAN, I2IMethod, Pix2Pix
 from i2i_zoo.nets import PatchGANDiscriminator, ResnetGenerator, UnetGenerator
-
-StateDict = dict[str, Tensor]
+from i2i_zoo.weights import StateDict
 
 # The original's file names -> our network names. Its netD_A is trained against netG_A (A -> B),
 # so it judges domain B: our D_B (and its netD_B is our D_A).
@@ -34,21 +33,8 @@ _ORIGINAL_GENERATORS = {("resnet", 9): "resnet_9blocks", ("resnet", 6): "resnet_
 
 # ------------------------------------------------------------------------------ reading files
 def read_state_dict(path: str | os.PathLike) -> StateDict:
-    """A network file of the original code as a state dict (`torch.load(weights_only=True)`)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; expected a network file of the original code, e.g. latest_net_G.pth")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch.load fails in many ways on a file that is not a checkpoint
-        raise ValueError(f"{path} is not a readable PyTorch file: {error}") from error
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        hint = " (a Lightning checkpoint? pass it to i2i-zoo with --ckpt_path)" if isinstance(state, dict) and "state_dict" in state else ""
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a network's state dict of tensors{hint}")
-    # Files saved from a DataParallel/DDP wrapper by other code than the original's save_networks.
-    if state and all(key.startswith("module.") for key in state):
-        state = {key.removeprefix("module."): value for key, value in state.items()}
-    return dict(state)
+    """A network file of the original code as a state dict (see `i2i_zoo.weights.read_state_dict`)."""
+    return weights.read_state_dict(path, "a network file of the original code, e.g. latest_net_G.pth")
 
 
 def _norm(state: StateDict, norm: str, conv: str) -> str:

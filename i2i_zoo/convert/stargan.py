@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
 
-from i2i_zoo.convert.original import read_state_dict
 from i2i_zoo.methods.stargan import StarGAN
-
-StateDict = dict[str, Tensor]
+from i2i_zoo.weights import StateDict, read_state_dict
 
 # The paper's CelebA attributes, in the order of the original's default --selected_attrs.
 CELEBA_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
@@ -29,12 +26,6 @@ DEFAULT_IMAGE_SIZE = 128
 _RUNNING_STATS = (".running_mean", ".running_var", ".num_batches_tracked")
 # Stem (conv, IN, ReLU) and two downsamplings (conv, IN, ReLU) come before the residual blocks.
 _FIRST_BLOCK = 9
-
-
-def _read(path: str | os.PathLike, what: str) -> StateDict:
-    if not Path(path).expanduser().is_file():
-        raise FileNotFoundError(f"{path} does not exist; expected the original StarGAN's {what}")
-    return read_state_dict(path)
 
 
 def _keys(state: StateDict) -> str:
@@ -122,7 +113,7 @@ def load_original_stargan(
     `label_type` defaults to `attributes` (the published models are CelebA's). `overrides` set the
     other `StarGAN` arguments (e.g. `predict_target`).
     """
-    g_state = _read(g_path, "generator file, e.g. 200000-G.ckpt")
+    g_state = read_state_dict(g_path, "the original StarGAN's generator file, e.g. 200000-G.ckpt")
     try:
         g_config = infer_stargan_generator_config(g_state)
     except ValueError as error:
@@ -131,7 +122,7 @@ def load_original_stargan(
     arguments: dict[str, Any] = {"g_conv_dim": g_config["conv_dim"], "g_repeat_num": g_config["repeat_num"]}
     d_state = None
     if d_path is not None:
-        d_state = _read(d_path, "discriminator file, e.g. 200000-D.ckpt")
+        d_state = read_state_dict(d_path, "the original StarGAN's discriminator file, e.g. 200000-D.ckpt")
         try:
             d_config = infer_stargan_discriminator_config(d_state)
         except ValueError as error:

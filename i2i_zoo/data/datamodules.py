@@ -4,9 +4,10 @@ reference-pair and multi-domain (StarGAN, GANimation) folder layouts."""
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from pathlib import Path
-from typing import ClassVar
+from typing import Callable, ClassVar, Iterator
 
 import albumentations as A
 import lightning as L
@@ -53,21 +54,79 @@ class _StreamSampler(DistributedSampler):
     permutation drawn from ``order`` (in the same state on every process), each index with a seed
     drawn from ``stream`` (this process's own). Both are the datamodule's checkpointed generators,
     so an epoch's draws depend on nothing else: not on the workers, nor on Lightning's epoch
-    counter. It is a DistributedSampler because Lightning wraps any other sampler under DDP."""
+    counter. It is a DistributedSampler because Lightning wraps any other sampler under DDP.
+
+    For checkpoints written within an epoch it keeps the generators' states from before the
+    epoch's draw (``before_draw``), and a resumed run's first epoch skips the ``skip`` samples
+    that the interrupted run consumed."""
 
     def __init__(
-        self, dataset: Dataset, order: torch.Generator, stream: torch.Generator, num_replicas: int, rank: int
+        self, dataset: Dataset, order: torch.Generator, stream: torch.Generator, num_replicas: int, rank: int,
+        skip: int = 0,
     ) -> None:
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, drop_last=False)
         self.order, self.stream = order, stream
+        self.skip = skip
+        self.before_draw: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        # Lightning calls this before each epoch (a resumed one included) and before its draw,
+        # which comes with its first batch (_StreamLoader): until then, none is this epoch's.
+        super().set_epoch(epoch)
+        self.before_draw = None
 
     def __iter__(self):
+        self.before_draw = (self.order.get_state(), self.stream.get_state())
         permutation = torch.randperm(len(self.dataset), generator=self.order)
         # Padded by repeating the permutation, as DistributedSampler, so every process has num_samples.
         padded = permutation.repeat(math.ceil(self.total_size / len(permutation)))[: self.total_size]
         indices = padded[self.rank : self.total_size : self.num_replicas].tolist()
         seeds = torch.randint(2**62, (len(indices),), generator=self.stream).tolist()
-        return iter(zip(indices, seeds))
+        skip, self.skip = self.skip, 0
+        return itertools.islice(zip(indices, seeds), skip, None)
+
+
+class _StreamLoader(DataLoader):
+    """The training DataLoader: its iterators start, and so draw the epoch, at their first batch
+    whatever the number of workers (with workers a DataLoader starts prefetching when the iterator
+    is made). Lightning makes iterators it never reads, e.g. on resuming a checkpoint that
+    validation wrote after an epoch's last batch: one of those must not use up an epoch's draw."""
+
+    def __iter__(self):
+        return _Deferred(super().__iter__)
+
+
+class _Deferred:
+    """An iterator made by ``start`` when its first item is asked for."""
+
+    def __init__(self, start: Callable[[], Iterator]) -> None:
+        self._start: Callable[[], Iterator] | None = start
+        self._iterator: Iterator | None = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._iterator is None:
+            self._iterator, self._start = self._start(), None
+        return next(self._iterator)
+
+
+def _batches_done(trainer: L.Trainer | None) -> int | None:
+    """How many batches of the current training epoch a run resumed from a checkpoint written
+    now will not run again, read from Lightning's record of progress as its loops read it on a
+    restart (_FitLoop.reset, _TrainingEpochLoop.reset); None when that run starts a new epoch."""
+    fit_loop = getattr(trainer, "fit_loop", None)
+    if fit_loop is None:
+        return None
+    epoch = fit_loop.epoch_progress.current
+    if epoch.processed >= epoch.ready:  # between epochs: written at an epoch's end, or outside training
+        return None
+    batches = fit_loop.epoch_loop.batch_progress.current
+    # Written from on_train_batch_end (processed, not yet completed), the batch counts as done;
+    # written within a batch, the batch is run again.
+    done = batches.processed if batches.processed > batches.completed else batches.completed
+    return done if done < trainer.num_training_batches else None  # after the last batch: a new epoch
 
 
 class _FolderDataModule(L.LightningDataModule):
@@ -92,6 +151,8 @@ class _FolderDataModule(L.LightningDataModule):
         # Checkpoints hold their states, so a resumed run replays the stream.
         self._order_generator = torch.Generator()
         self._train_generator = torch.Generator()
+        self._train_sampler: _StreamSampler | None = None  # the latest, whose draw a checkpoint may need
+        self._resume_skip = 0  # samples of the next draw a resumed run skips (see _StreamSampler)
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
@@ -130,10 +191,23 @@ class _FolderDataModule(L.LightningDataModule):
             self._train_generator.manual_seed(stream_seed + world(self.trainer)[1])
 
     def state_dict(self) -> dict:
-        # Every rank has its own stream and rank 0 writes the checkpoint, so it gathers them all.
+        # The generator states the next epoch draws from, and the samples of that epoch already
+        # consumed: after an epoch, the current states and 0; within one, the states from before
+        # its draw and the batches that Lightning counts as done, so the resumed run redraws the
+        # epoch and goes on where this one stopped. Every rank has its own stream and rank 0
+        # writes the checkpoint, so it gathers them all.
+        sampler, done = self._train_sampler, None
+        if sampler is not None and sampler.before_draw is not None:
+            done = _batches_done(self.trainer)
+        if done is not None:
+            (order, items), consumed = sampler.before_draw, done * self.hparams.batch_size
+        else:  # no draw this epoch yet (one pending from a resume, if any) or none to redo
+            order, items = self._order_generator.get_state(), self._train_generator.get_state()
+            consumed = sampler.skip if sampler is not None else self._resume_skip
         return {
-            "order_generator": self._order_generator.get_state(),
-            "train_generators": torch.stack(gather_per_rank(self.trainer, self._train_generator.get_state())),
+            "order_generator": order,
+            "train_generators": torch.stack(gather_per_rank(self.trainer, items)),
+            "consumed_samples": consumed,
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -144,10 +218,13 @@ class _FolderDataModule(L.LightningDataModule):
         state = own_rank_state(self.trainer, state_dict["train_generators"], "training data streams")
         if state is not None:
             self._train_generator.set_state(state.clone())
+        # Absent from older checkpoints, which resume at an epoch's start as they always did.
+        self._resume_skip = int(state_dict.get("consumed_samples", 0))
+        self._train_sampler = None
 
     def _loader(self, dataset: Dataset, batch_size: int, sampler: _StreamSampler | None = None) -> DataLoader:
         workers = self.hparams.num_workers
-        return DataLoader(
+        return (DataLoader if sampler is None else _StreamLoader)(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
@@ -163,7 +240,10 @@ class _FolderDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup('fit') must run before train_dataloader()")
-        sampler = _StreamSampler(self.train_dataset, self._order_generator, self._train_generator, *world(self.trainer))
+        sampler = _StreamSampler(
+            self.train_dataset, self._order_generator, self._train_generator, *world(self.trainer), skip=self._resume_skip
+        )
+        self._train_sampler, self._resume_skip = sampler, 0
         return self._loader(self.train_dataset, self.hparams.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader | list:

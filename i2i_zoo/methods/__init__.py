@@ -1,11 +1,17 @@
-"""Translation methods, one LightningModule each."""
+"""Translation methods, one LightningModule each, and their registry (`METHODS`)."""
 
 from i2i_zoo.methods.base import EvalImages, I2IMethod
 from i2i_zoo.methods.cyclegan import CycleGAN
 from i2i_zoo.methods.ganimation import GANimation
 from i2i_zoo.methods.image_pool import ImagePool
+from i2i_zoo.methods.optimizers import OptimizerSpec, Schedule
+from i2i_zoo.methods.phases import Phase
 from i2i_zoo.methods.pix2pix import Pix2Pix
+from i2i_zoo.methods.registry import METHODS, MethodEntry, method_class, register
 from i2i_zoo.methods.spl import SPL, SPLReferenceTransfer, SPLSuperResolution
 from i2i_zoo.methods.stargan import StarGAN
 
-__all__ = ["CycleGAN", "EvalImages", "GANimation", "I2IMethod", "ImagePool", "Pix2Pix", "SPL", "SPLReferenceTransfer", "SPLSuperResolution", "StarGAN"]
+__all__ = [
+    "METHODS", "CycleGAN", "EvalImages", "GANimation", "I2IMethod", "ImagePool", "MethodEntry", "OptimizerSpec", "Phase",
+    "Pix2Pix", "SPL", "SPLReferenceTransfer", "SPLSuperResolution", "Schedule", "StarGAN", "method_class", "register",
+]

@@ -1,12 +1,14 @@
-"""Mechanics shared by every method: optimizer stepping, LR schedules, logging, exact resume,
-translate/predict plumbing. A method owns its networks, its losses and the order of its steps."""
+"""Mechanics shared by every method: optimizer stepping and accumulation, LR schedules, phases,
+moving averages, run length, logging, exact resume, translate/predict plumbing. A method owns its
+networks, its losses and the order of its steps."""
 
 from __future__ import annotations
 
 import random
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import lightning as L
 import numpy as np
@@ -16,22 +18,9 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from i2i_zoo.distributed import gather_per_rank, own_rank_state
-
-LR_POLICIES = ("linear", "constant", "exponential")
-LR_STEP_UNITS = ("epoch", "iteration")
-
-
-class LinearDecay:
-    """The original pix2pix/CycleGAN rule: factor 1 for `n_constant` steps, then linear decay
-    reaching 1 / (n_decay + 1) in the last step. A class (not a lambda) so LambdaLR can pickle it."""
-
-    def __init__(self, n_constant: int, n_decay: int):
-        self.n_constant = n_constant
-        self.n_decay = n_decay
-
-    def __call__(self, step: int) -> float:
-        return 1.0 - max(0, step + 1 - self.n_constant) / float(self.n_decay + 1)
-
+from i2i_zoo.methods.ema import ema_copy, update_ema
+from i2i_zoo.methods.optimizers import OptimizerSpec, Schedule, split_batch
+from i2i_zoo.methods.phases import Phase, check_phases, enter, hold_modes, phase_at
 
 @dataclass
 class EvalImages:
@@ -54,80 +43,121 @@ class EvalImages:
 class I2IMethod(L.LightningModule):
     """Base of every translation method (manual optimization, several named optimizers).
 
-    Subclasses implement `optimizer_specs()` (name -> parameters and learning rate, in the order
-    the optimizers are created), `training_step`, `translate`, `evaluation_images` (what
-    validation and the metrics compare) and `visuals` (images for the sample-grid callback).
+    Subclasses implement `optimizer_specs()` (name -> `OptimizerSpec`, in the order the
+    optimizers are created), `training_step` (calling `optimize` once per update), `translate`,
+    `evaluation_images` (what validation and the metrics compare) and `visuals` (images for the
+    sample-grid callback); optionally `phases()`. A method with `ema_decay` calls `init_ema()`
+    at the end of its `__init__`, once its generators exist. See docs/architecture.md.
+
+    Args:
+        ema_decay: decay of the moving averages `<net>_ema` of the generators (`generator_names`),
+            which then serve validation, predict and export; 0: none.
+        ema_start: iterations before which the averages copy the weights.
+        max_iterations: training batches after which training stops (the run length of methods
+            whose papers count iterations); None: the Trainer's limits alone.
     """
 
     # Init arguments that only choose how a trained model runs (e.g. the target of predict): the
     # command line may set them for validate/test/predict from a checkpoint, whose other
     # settings are the checkpoint's.
     inference_options: ClassVar[tuple[str, ...]] = ()
-    # The attributes holding the generators (what CompileNetworks compiles by default).
+    # The attributes holding the generators (what CompileNetworks compiles and EMA averages).
     generator_names: ClassVar[tuple[str, ...]] = ("G",)
 
-    def __init__(
-        self,
-        betas: tuple[float, float] = (0.5, 0.999),
-        lr_policy: str = "linear",
-        n_epochs: int = 100,
-        n_epochs_decay: int = 100,
-        lr_step_unit: str = "epoch",
-        lr_decay_rate: float = 0.96,
-    ):
+    def __init__(self, ema_decay: float = 0.0, ema_start: int = 0, max_iterations: int | None = None):
         super().__init__()
-        if lr_policy not in LR_POLICIES:
-            raise ValueError(f"model.lr_policy={lr_policy!r} is unknown; choose one of {LR_POLICIES}")
-        if lr_step_unit not in LR_STEP_UNITS:
-            raise ValueError(f"model.lr_step_unit={lr_step_unit!r} is unknown; choose one of {LR_STEP_UNITS}")
+        if not 0 <= ema_decay < 1:
+            raise ValueError(f"model.ema_decay={ema_decay} must be in [0, 1) (0: no moving average)")
+        if ema_start < 0:
+            raise ValueError(f"model.ema_start={ema_start} must be at least 0")
+        if max_iterations is not None and max_iterations < 1:
+            raise ValueError(f"model.max_iterations={max_iterations} must be at least 1 (or null: no limit)")
         self.automatic_optimization = False
-        self.betas = tuple(betas)
-        self.lr_policy = lr_policy
-        self.n_epochs = n_epochs
-        self.n_epochs_decay = n_epochs_decay
-        self.lr_step_unit = lr_step_unit
-        self.lr_decay_rate = lr_decay_rate
+        self.ema_decay, self.ema_start, self.max_iterations = ema_decay, ema_start, max_iterations
         # Training batches processed; Lightning's global_step counts optimizer steps instead.
         self.iteration = 0
         self._optimizer_index: dict[str, int] = {}
+        self._accumulation: dict[str, int] = {}
+        self._schedules: list[Schedule] = []
+        self._ema_owners: dict[str, list[str]] = {}  # optimizer -> generators it updates
+        self._active_phase: str | None = None  # entered on the first batch of every run
         self._batch_size: int | None = None
         self._pending_rng_states: list[dict[str, Any]] | None = None  # see gather_per_rank
         # (optimizer, iteration, loss, terms) of the updates since the last finiteness check.
         self._unchecked_losses: list[tuple[str, int, Tensor, dict[str, Tensor]]] = []
 
-    # ----------------------------------------------------------------- optimizers and schedules
-    def optimizer_specs(self) -> dict[str, tuple[Iterable[nn.Parameter], float]]:
+    # ------------------------------------------------------------------ optimizers and schedules
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
         raise NotImplementedError
 
     def configure_optimizers(self):
         specs = self.optimizer_specs()
         self._optimizer_index = {name: i for i, name in enumerate(specs)}
-        optimizers = [torch.optim.Adam(params, lr=lr, betas=self.betas) for params, lr in specs.values()]
-        if self.lr_policy == "constant":
-            return optimizers
-        if self.lr_policy == "exponential":
-            return optimizers, [torch.optim.lr_scheduler.ExponentialLR(opt, self.lr_decay_rate) for opt in optimizers]
-        rule = LinearDecay(self.n_epochs, self.n_epochs_decay)
-        return optimizers, [torch.optim.lr_scheduler.LambdaLR(opt, rule) for opt in optimizers]
+        self._accumulation = {name: spec.accumulation for name, spec in specs.items()}
+        self._schedules = [spec.schedule for spec in specs.values()]
+        optimizers = [spec.build() for spec in specs.values()]
+        self._ema_owners = {}
+        for net in self.ema_networks():
+            first = next(getattr(self, net).parameters())
+            owner = next((name for name, opt in zip(specs, optimizers) if _holds(opt, first)), None)
+            if owner is None:
+                raise ValueError(f"no optimizer of {type(self).__name__} updates {net}, whose moving average model.ema_decay asks for")
+            self._ema_owners.setdefault(owner, []).append(net)
+        return optimizers, [spec.schedule.build(opt) for spec, opt in zip(specs.values(), optimizers)]
 
-    def optimize(self, name: str, loss: Tensor, terms: dict[str, Tensor] | None = None) -> None:
+    def optimize(
+        self,
+        name: str,
+        loss: Tensor | Callable[[Any], tuple[Tensor, dict[str, Tensor]]],
+        terms: dict[str, Tensor] | None = None,
+        batch: Any = None,
+    ) -> None:
         """One update of optimizer `name`: only its parameters get gradients (toggle), then
-        zero_grad, backward (scaled under mixed precision), step. `terms` are logged as
-        `train/<term>`. A non-finite loss stops training with an error naming the optimizer, the
-        terms at fault and the iteration; it is checked on the iterations Lightning logs, at the
-        end of an epoch and before a checkpoint is written, since a check waits for the GPU."""
-        terms = {key: value.detach() for key, value in (terms or {}).items()}
-        self._unchecked_losses.append((name, self.iteration, loss.detach(), terms))
-        if self._logs_this_iteration():
-            self.check_finite_losses()
+        zero_grad, backward (scaled under mixed precision), step, and the moving averages of the
+        generators it updates. `terms` are logged as `train/<term>`.
+
+        `loss` is the loss tensor, or, for an optimizer that accumulates k micro-batches, a
+        function of a micro-batch returning (loss, terms): `batch` is cut into k parts, each
+        back-propagated with loss / k (under DDP only the last synchronises gradients), then one
+        step; the logged terms are averaged over the parts. An optimizer whose parameters the
+        current phase all freezes does nothing.
+
+        A non-finite loss stops training with an error naming the optimizer, the terms at fault
+        and the iteration; it is checked on the iterations Lightning logs, at the end of an epoch
+        and before a checkpoint is written, since a check waits for the GPU."""
         optimizer = self.optimizers()
         if isinstance(optimizer, list):
             optimizer = optimizer[self._optimizer_index[name]]
-        self.toggle_optimizer(optimizer)
+        if not any(p.requires_grad for group in optimizer.param_groups for p in group["params"]):
+            return
+        parts = self._accumulation.get(name, 1)
         optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        if isinstance(loss, Tensor):
+            if parts > 1:
+                raise ValueError(
+                    f"optimizer {name!r} accumulates {parts} micro-batches: pass optimize() a function of the "
+                    "micro-batch returning (loss, terms), and the batch"
+                )
+            with optimizer.toggle_model():
+                self.manual_backward(loss)
+            terms = {key: value.detach() for key, value in (terms or {}).items()}
+        else:
+            losses, micro_terms = [], []
+            for index, micro_batch in enumerate(split_batch(batch, parts)):
+                with optimizer.toggle_model(sync_grad=index == parts - 1):
+                    micro_loss, micro = loss(micro_batch)
+                    self.manual_backward(micro_loss / parts)
+                losses.append(micro_loss.detach())
+                micro_terms.append(micro)
+            loss = torch.stack(losses).mean()
+            terms = {key: torch.stack([t[key].detach() for t in micro_terms]).mean() for key in micro_terms[0]}
+        self._unchecked_losses.append((name, self.iteration, loss.detach(), terms))
+        if self._logs_this_iteration():
+            self.check_finite_losses()
         optimizer.step()
-        self.untoggle_optimizer(optimizer)
+        for net in self._ema_owners.get(name, ()):
+            decay = self.ema_decay if self.iteration >= self.ema_start else 0.0
+            update_ema(getattr(self, f"{net}_ema"), getattr(self, net), decay)
         self.log_terms(terms)
 
     def check_finite_losses(self) -> None:
@@ -160,35 +190,106 @@ class I2IMethod(L.LightningModule):
         for key, value in terms.items():
             self.log(f"{prefix}/{key}", value.detach(), batch_size=batch_size, sync_dist=prefix != "train")
 
-    def _step_schedulers(self) -> None:
+    def _step_schedules(self, unit: str) -> None:
+        """Advance every schedule counted in `unit`, whether its optimizer stepped or not (the
+        rate is a function of the count: PyTorch's warning about a schedule stepped before its
+        optimizer does not apply, e.g. to StarGAN's G, which steps every n_critic-th iteration)."""
         schedulers = self.lr_schedulers()
-        if schedulers is None:
-            return
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()
+        schedulers = [] if schedulers is None else schedulers if isinstance(schedulers, list) else [schedulers]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
+            for scheduler, schedule in zip(schedulers, self._schedules):
+                if schedule.unit == unit:
+                    scheduler.step()
 
+    def _log_learning_rates(self) -> None:
+        """`lr-<optimizer>` (its first group's rate), and `lr-<optimizer>/<group>` for the other
+        named groups."""
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        rates = {}
+        for name, optimizer in zip(self._optimizer_index, optimizers):
+            groups = optimizer.param_groups
+            rates[f"lr-{name}"] = groups[0]["lr"]
+            rates.update({f"lr-{name}/{g.get('name', i)}": g["lr"] for i, g in enumerate(groups[1:], 1)})
+        for key, rate in rates.items():
+            self.log(key, float(rate), batch_size=self._batch_size)
+
+    # ------------------------------------------------------------------------ phases and EMA
+    def phases(self) -> list[Phase]:
+        """The training phases, in order, the first at iteration 0; a phase freezes networks (see
+        Phase). One phase by default."""
+        return [Phase("train")]
+
+    def current_phase(self) -> Phase:
+        return phase_at(self.phases(), self.iteration)
+
+    def ema_networks(self) -> tuple[str, ...]:
+        """The generators averaged into `<net>_ema` (all of `generator_names` with ema_decay)."""
+        return self.generator_names if self.ema_decay > 0 else ()
+
+    def init_ema(self) -> None:
+        """Create the moving-average copies `<net>_ema`: called by a method at the end of its
+        `__init__`, so they are in its state dict (and checkpoints) from the start."""
+        for net in self.ema_networks():
+            self.add_module(f"{net}_ema", ema_copy(getattr(self, net)))
+
+    def inference_net(self, name: str) -> nn.Module:
+        """The network that translates for validation, predict and export: the moving average
+        `<name>_ema` where there is one, else `name` itself."""
+        return getattr(self, f"{name}_ema") if name in self.ema_networks() else getattr(self, name)
+
+    # ------------------------------------------------------------------------ training loop
     def on_fit_start(self) -> None:
-        total = self.n_epochs + self.n_epochs_decay
-        if self.lr_policy == "linear" and self.lr_step_unit == "epoch" and self.trainer.max_epochs not in (None, -1, total):
-            rank_zero_warn(
-                f"trainer.max_epochs={self.trainer.max_epochs} but the linear LR schedule spans "
-                f"model.n_epochs + model.n_epochs_decay = {total} epochs"
-            )
+        missing = [net for net in self.ema_networks() if not hasattr(self, f"{net}_ema")]
+        if missing:
+            raise RuntimeError(f"{type(self).__name__} sets ema_decay but has no {missing}_ema: call self.init_ema() at the end of __init__")
+        check_phases(self.phases(), self)
+        self._active_phase = None
+        for schedule in self._schedules:
+            if schedule.name == "linear" and schedule.unit == "epoch":
+                total = schedule.args["n_constant"] + schedule.args["n_decay"]
+                if self.trainer.max_epochs not in (None, -1, total):
+                    rank_zero_warn(
+                        f"trainer.max_epochs={self.trainer.max_epochs} but the linear LR schedule spans "
+                        f"model.n_epochs + model.n_epochs_decay = {total} epochs"
+                    )
+                    break
         if self.trainer.world_size > 1:
             # Every rank built the model from the run's seed (and DDP starts all from rank 0's
             # weights); from here each draws its own dropout masks, shuffles, noise and pool picks.
             _seed_all(torch.initial_seed() + self.trainer.global_rank)
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
+        if self.max_iterations is not None and self.iteration >= self.max_iterations:
+            self.trainer.should_stop = True
+            return -1  # a run resumed at its end trains no further
         self._batch_size = _batch_size(batch)
+        phases = self.phases()
+        phase = phase_at(phases, self.iteration)
+        if phase.name != self._active_phase:
+            enter(phase, phases, self)
+            self._active_phase = phase.name
+        else:
+            hold_modes(phase, phases, self)
+        return None
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def configure_callbacks(self) -> list[L.Callback]:
+        return [_EndOfIteration()]
+
+    def end_iteration(self) -> None:
+        """Count the training batch and advance what follows the count: schedules per iteration,
+        the run length."""
+        if self._logs_this_iteration():
+            self._log_learning_rates()
         self.iteration += 1
-        if self.lr_step_unit == "iteration":
-            self._step_schedulers()
+        self._step_schedules("iteration")
+        if self.max_iterations is not None and self.iteration >= self.max_iterations:
+            self.trainer.should_stop = True
 
-    def on_train_epoch_start(self) -> None:
-        # Restored here, where training's draws begin, after the sanity check.
+    def on_train_start(self) -> None:
+        # Restored here, where training's draws begin: after the sanity check, and on every fit
+        # (Lightning skips on_train_epoch_start when it resumes mid-epoch).
         states, self._pending_rng_states = self._pending_rng_states, None
         state = None if states is None else own_rank_state(self._trainer, states, "random states")
         if state is not None:
@@ -215,8 +316,7 @@ class I2IMethod(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.check_finite_losses()
-        if self.lr_step_unit == "epoch":
-            self._step_schedulers()
+        self._step_schedules("epoch")
 
     # ----------------------------------------------------------------------- exact resume
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -296,6 +396,16 @@ class I2IMethod(L.LightningModule):
         return {"image": output, "path": batch.get("path")}
 
 
+class _EndOfIteration(L.Callback):
+    """Ends each iteration of an I2IMethod in the callbacks' `on_train_batch_end`, which Lightning
+    runs before the module's and, for checkpoint callbacks, last: a checkpoint written after a
+    batch (`ModelCheckpoint(every_n_train_steps=...)`) holds the count and schedules of that batch
+    done, and resumes exactly from there."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: I2IMethod, outputs: Any, batch: Any, batch_idx: int) -> None:
+        pl_module.end_iteration()
+
+
 @contextmanager
 def train_mode_without_stat_updates(module: nn.Module) -> Iterator[None]:
     """Run `module` as in training (dropout on, batch norm on batch statistics) without changing
@@ -340,6 +450,10 @@ def translate_any_size(fn, images: Tensor, multiple: int) -> Tensor:
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     padded = F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
     return fn(padded)[..., :height, :width]
+
+
+def _holds(optimizer: torch.optim.Optimizer, parameter: nn.Parameter) -> bool:
+    return any(p is parameter for group in optimizer.param_groups for p in group["params"])
 
 
 def _batch_size(batch: Any) -> int | None:

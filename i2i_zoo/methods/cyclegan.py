@@ -12,6 +12,7 @@ from i2i_zoo.distributed import gather_per_rank, own_rank_state
 from i2i_zoo.losses import GANLoss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen
 from i2i_zoo.methods.image_pool import ImagePool
+from i2i_zoo.methods.optimizers import OptimizerSpec, adam_pair, policy_schedule
 from i2i_zoo.nets import PatchGANDiscriminator, build_generator, init_weights
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -47,6 +48,8 @@ class CycleGAN(I2IMethod):
         n_epochs: epochs at the initial learning rate.
         n_epochs_decay: epochs of linear decay.
         direction: the translation `translate` and predict use by default.
+        ema_decay: decay of moving averages `G_ema`, `F_ema` that then translate; 0 (the paper's): none.
+        ema_start: iterations before which the averages copy the generators.
     """
 
     inference_options = ("direction",)
@@ -77,8 +80,11 @@ class CycleGAN(I2IMethod):
         n_epochs: int = 100,
         n_epochs_decay: int = 100,
         direction: str = "AtoB",
+        ema_decay: float = 0.0,
+        ema_start: int = 0,
     ):
-        super().__init__(betas=betas, lr_policy=lr_policy, n_epochs=n_epochs, n_epochs_decay=n_epochs_decay)
+        super().__init__(ema_decay=ema_decay, ema_start=ema_start)
+        self.schedule = policy_schedule(lr_policy, n_epochs=n_epochs, n_epochs_decay=n_epochs_decay)
         if direction not in DIRECTIONS:
             raise ValueError(f"model.direction={direction!r} is unknown; choose one of {DIRECTIONS}")
         if lambda_identity > 0 and channels_A != channels_B:
@@ -100,19 +106,19 @@ class CycleGAN(I2IMethod):
             init_weights(net, init_type, init_gain)
         self.gan_loss = GANLoss(gan_mode)
         self.lambda_A, self.lambda_B, self.lambda_identity = lambda_A, lambda_B, lambda_identity
-        self.lr_g, self.lr_d = lr_g, lr_d
+        self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
         self.direction = direction
         # Fakes of each domain that its discriminator learns from.
         self.pool_A, self.pool_B = ImagePool(pool_size), ImagePool(pool_size)
         # Instance norm (or none) normalises each image alone, so one call on two stacked batches
         # computes what two calls would, with half the kernel launches; batch norm would not.
         self.stack_batches = norm != "batch"
+        self.init_ema()
 
-    def optimizer_specs(self):
-        return {
-            "G": ([*self.G.parameters(), *self.F.parameters()], self.lr_g),
-            "D": ([*self.D_A.parameters(), *self.D_B.parameters()], self.lr_d),
-        }
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+        generators = [*self.G.parameters(), *self.F.parameters()]
+        discriminators = [*self.D_A.parameters(), *self.D_B.parameters()]
+        return adam_pair(generators, discriminators, self.lr_g, self.lr_d, self.betas, self.schedule)
 
     @property
     def size_multiple(self) -> int:
@@ -138,9 +144,9 @@ class CycleGAN(I2IMethod):
             terms["idt_F"] = l1_loss(idt_a, real_a) * self.lambda_A * self.lambda_identity
         self.optimize("G", sum(terms.values()), terms)
 
-        # Discriminators: real images vs fakes drawn from the pools, each loss halved.
-        scores_A, scores_fake_A = self._forward_pair(self.D_A, real_a, self.pool_A.query(fake_a))
-        scores_B, scores_fake_B = self._forward_pair(self.D_B, real_b, self.pool_B.query(fake_b))
+        # Discriminators: real images vs detached fakes drawn from the pools, each loss halved.
+        scores_A, scores_fake_A = self._forward_pair(self.D_A, real_a, self.pool_A.query(fake_a.detach()))
+        scores_B, scores_fake_B = self._forward_pair(self.D_B, real_b, self.pool_B.query(fake_b.detach()))
         loss_D_A = 0.5 * (self.gan_loss.d_real(scores_A) + self.gan_loss.d_fake(scores_fake_A))
         loss_D_B = 0.5 * (self.gan_loss.d_real(scores_B) + self.gan_loss.d_fake(scores_fake_B))
         self.optimize("D", loss_D_A + loss_D_B, {"D_A": loss_D_A, "D_B": loss_D_B})
@@ -162,25 +168,27 @@ class CycleGAN(I2IMethod):
         return generator(images)
 
     def export_generator(self, direction: str | None = None) -> nn.Module:
-        """`G` for `AtoB`, `F` for `BtoA` (default: the model's `direction`)."""
+        """`G` for `AtoB`, `F` for `BtoA` (default: the model's `direction`); their moving
+        averages with ema_decay."""
         direction = direction or self.direction
         if direction not in DIRECTIONS:
             raise ValueError(f"direction={direction!r} is unknown; choose one of {DIRECTIONS}")
-        return self.G if direction == "AtoB" else self.F
+        return self.inference_net("G" if direction == "AtoB" else "F")
 
     def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
         """Both directions, against the real images of the other domain; against the hidden true
         pairs too where the datamodule provides them (`B_true`, `A_true`)."""
         real_a, real_b = self.require(batch, "A", "B")
         return {
-            "AtoB": EvalImages(fake=self.G(real_a), real=real_b, target=batch.get("B_true")),
-            "BtoA": EvalImages(fake=self.F(real_b), real=real_a, target=batch.get("A_true")),
+            "AtoB": EvalImages(fake=self.translate(real_a, "AtoB"), real=real_b, target=batch.get("B_true")),
+            "BtoA": EvalImages(fake=self.translate(real_b, "BtoA"), real=real_a, target=batch.get("A_true")),
         }
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         real_a, real_b = self.require(batch, "A", "B")
-        fake_b, fake_a = self.G(real_a), self.F(real_b)
-        return {"A": real_a, "G(A)": fake_b, "F(G(A))": self.F(fake_b), "B": real_b, "F(B)": fake_a, "G(F(B))": self.G(fake_a)}
+        G, F = self.inference_net("G"), self.inference_net("F")
+        fake_b, fake_a = G(real_a), F(real_b)
+        return {"A": real_a, "G(A)": fake_b, "F(G(A))": F(fake_b), "B": real_b, "F(B)": fake_a, "G(F(B))": G(fake_a)}
 
     # The pools are training state: a resumed run continues with the same history.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -7,10 +7,11 @@ from typing import Any, Sequence, Union
 
 import torch
 from torch import Tensor, nn
-from torch.nn.functional import l1_loss, mse_loss
+from torch.nn.functional import l1_loss
 
-from i2i_zoo.losses import gradient_penalty
+from i2i_zoo.losses import GANLoss, condition_regression_loss, gradient_penalty, total_variation
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen, translate_any_size
+from i2i_zoo.methods.optimizers import OptimizerSpec, adam_pair, policy_schedule
 from i2i_zoo.nets import init_weights
 from i2i_zoo.nets.ganimation import GANimationGenerator, GANimationTranslator, compose
 from i2i_zoo.nets.stargan import StarGANDiscriminator
@@ -67,6 +68,8 @@ class GANimation(I2IMethod):
             growing in.
         predict_steps: 1: predict writes the translation to predict_target; n > 1: an animation
             strip of n frames from predict_start to predict_target side by side in one image.
+        ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the original's): none.
+        ema_start: iterations before which `G_ema` copies G.
     """
 
     inference_options = ("predict_target", "predict_start", "predict_steps")
@@ -96,8 +99,11 @@ class GANimation(I2IMethod):
         predict_target: list[float] | dict[str, float] | None = None,
         predict_start: list[float] | dict[str, float] | None = None,
         predict_steps: int = 1,
+        ema_decay: float = 0.0,
+        ema_start: int = 0,
     ):
-        super().__init__(betas=betas, lr_policy=lr_policy, n_epochs=n_epochs, n_epochs_decay=n_epochs_decay)
+        super().__init__(ema_decay=ema_decay, ema_start=ema_start)
+        self.schedule = policy_schedule(lr_policy, n_epochs=n_epochs, n_epochs_decay=n_epochs_decay)
         if not domains:
             raise ValueError(
                 "model.domains is required: the condition names in label order (linked from data.domains, "
@@ -111,20 +117,22 @@ class GANimation(I2IMethod):
         self.domains = list(domains)
         self.G = init_weights(GANimationGenerator(3, len(self.domains), g_conv_dim, g_repeat_num), "normal", 0.02)
         self.D = init_weights(StarGANDiscriminator(image_size, 3, len(self.domains), d_conv_dim, d_repeat_num), "normal", 0.02)
+        self.gan_loss = GANLoss("wgan")
         if image_size % self.G.size_multiple:
             raise ValueError(f"model.image_size={image_size} should be a multiple of {self.G.size_multiple}")
         self.lambda_D_prob, self.lambda_D_cond, self.lambda_D_gp = lambda_D_prob, lambda_D_cond, lambda_D_gp
         self.lambda_cyc, self.lambda_mask, self.lambda_mask_smooth = lambda_cyc, lambda_mask, lambda_mask_smooth
         self.train_G_every_n_iterations = train_G_every_n_iterations
         self.cond_noise = cond_noise
-        self.lr_g, self.lr_d = lr_g, lr_d
+        self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
         # Checked now, so a wrong predict setting fails before any image is read.
         self.predict_target = None if predict_target is None else self.condition_vector(predict_target, "model.predict_target")
         self.predict_start = None if predict_start is None else self.condition_vector(predict_start, "model.predict_start")
         self.predict_steps = predict_steps
+        self.init_ema()
 
-    def optimizer_specs(self):
-        return {"G": (self.G.parameters(), self.lr_g), "D": (self.D.parameters(), self.lr_d)}
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+        return adam_pair(self.G.parameters(), self.D.parameters(), self.lr_g, self.lr_d, self.betas, self.schedule)
 
     @property
     def size_multiple(self) -> int:
@@ -142,9 +150,9 @@ class GANimation(I2IMethod):
         d_real, cond_real = self.D(real)
         d_fake, _ = self.D(fake)
         terms_D = {
-            "D_real": -d_real.float().mean() * self.lambda_D_prob,
-            "D_fake": d_fake.float().mean() * self.lambda_D_prob,
-            "D_cond": self.condition_loss(cond_real, real_cond),
+            "D_real": self.gan_loss.d_real(d_real) * self.lambda_D_prob,
+            "D_fake": self.gan_loss.d_fake(d_fake) * self.lambda_D_prob,
+            "D_cond": condition_regression_loss(cond_real, real_cond) * self.lambda_D_cond,
         }
         self.optimize("D", sum(terms_D.values()), terms_D)
         loss_D_gp = gradient_penalty(lambda x: self.D(x)[0], real, fake) * self.lambda_D_gp
@@ -158,8 +166,8 @@ class GANimation(I2IMethod):
             d_fake, cond_fake = self.D(fake)
         cycled, attention_cyc = self.generate(fake, real_cond)
         terms_G = {
-            "G_adv": -d_fake.float().mean() * self.lambda_D_prob,
-            "G_cond": self.condition_loss(cond_fake, desired_cond),
+            "G_adv": self.gan_loss.g(d_fake) * self.lambda_D_prob,
+            "G_cond": condition_regression_loss(cond_fake, desired_cond) * self.lambda_D_cond,
             "G_cyc": l1_loss(cycled.float(), real.float()) * self.lambda_cyc,
             "G_mask": attention.float().mean() * self.lambda_mask,
             "G_mask_cyc": attention_cyc.float().mean() * self.lambda_mask,
@@ -168,9 +176,10 @@ class GANimation(I2IMethod):
         }
         self.optimize("G", sum(terms_G.values()), terms_G)
 
-    def generate(self, images: Tensor, conditions: Tensor) -> tuple[Tensor, Tensor]:
-        """G's composed output for (N, c_dim) `conditions` and its attention mask."""
-        colour, attention = self.G(images, conditions)
+    def generate(self, images: Tensor, conditions: Tensor, generator: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+        """The composed output of `generator` (default G) for (N, c_dim) `conditions`, and its
+        attention mask."""
+        colour, attention = (generator or self.G)(images, conditions)
         return compose(images, colour, attention), attention
 
     def desired_conditions(self, real_cond: Tensor) -> Tensor:
@@ -180,11 +189,6 @@ class GANimation(I2IMethod):
         shuffled = real_cond[torch.randperm(len(real_cond), device=real_cond.device)]
         noise = torch.rand_like(real_cond) * 2 * self.cond_noise - self.cond_noise
         return shuffled + noise
-
-    def condition_loss(self, predicted: Tensor, target: Tensor) -> Tensor:
-        """lambda_D_cond * MSE / batch size: the original divides the mean squared error by the
-        batch size once more."""
-        return mse_loss(predicted.float(), target.float()) / len(target) * self.lambda_D_cond
 
     def _images_and_conditions(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         images, labels = self.require(batch, "image", "label")
@@ -238,7 +242,7 @@ class GANimation(I2IMethod):
         conditions = self.condition_vector(target).to(images.device, images.dtype)
         if conditions.dim() == 2 and len(conditions) != len(images):
             raise ValueError(f"target holds {len(conditions)} condition vectors for {len(images)} images")
-        return self.generate(images, conditions.expand(len(images), -1))[0]
+        return self.generate(images, conditions.expand(len(images), -1), self.inference_net("G"))[0]
 
     def interpolate(self, images: Tensor, start: Conditions, end: Conditions, steps: int) -> Tensor:
         """Frames (steps, N, C, H, W) of the images translated to conditions moving linearly from
@@ -278,7 +282,8 @@ class GANimation(I2IMethod):
         vector = self.condition_vector(target)
         if vector.dim() != 1:
             raise ValueError(f"export fixes one target vector, got shape {tuple(vector.shape)}")
-        return GANimationTranslator(self.G, vector.to(next(self.G.parameters()).device))
+        generator = self.inference_net("G")
+        return GANimationTranslator(generator, vector.to(next(generator.parameters()).device))
 
     # ---------------------------------------------------------------------------- evaluation
     @staticmethod
@@ -303,13 +308,6 @@ class GANimation(I2IMethod):
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         real, real_cond = self._images_and_conditions(batch)
-        colour, attention = self.G(real, self.evaluation_targets(real_cond))
+        colour, attention = self.inference_net("G")(real, self.evaluation_targets(real_cond))
         # The mask in [0, 1] is shown on the images' [-1, 1] scale: white keeps the input.
         return {"input": real, "attention": attention * 2 - 1, "colour": colour, "output": compose(real, colour, attention)}
-
-
-def total_variation(mask: Tensor) -> Tensor:
-    """Summed absolute differences of horizontally and vertically adjacent mask values (the
-    original's smoothness term), in float32."""
-    mask = mask.float()
-    return (mask[..., :, 1:] - mask[..., :, :-1]).abs().sum() + (mask[..., 1:, :] - mask[..., :-1, :]).abs().sum()

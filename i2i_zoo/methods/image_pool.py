@@ -9,9 +9,10 @@ from torch import Tensor
 
 class ImagePool:
     """Holds up to `size` generated images. `query(images)` returns, per image: while the pool is
-    filling, the image itself (and stores it); once full, with probability 0.5 a stored image
+    filling, the image itself (and stores a copy); once full, with probability 0.5 a stored image
     (replaced by the new one), else the new image. Randomness comes from torch's RNG, which
-    checkpoints restore. `size` 0 returns the images unchanged."""
+    checkpoints restore. `size` 0 returns the images unchanged. The pool holds images, never
+    graphs: the training step passes detached fakes, as the discriminator's step wants."""
 
     def __init__(self, size: int = 50):
         if size < 0:
@@ -23,14 +24,14 @@ class ImagePool:
         if self.size == 0:
             return images
         chosen = []
-        for image in images.detach():
+        for image in images:
             if len(self.images) < self.size:
-                self.images.append(image.clone())
+                self.images.append(image.detach().clone())
                 chosen.append(image)
             elif torch.rand(()) < 0.5:
                 index = int(torch.randint(self.size, ()))
                 chosen.append(self.images[index].to(image.device))  # restored pools load on the CPU
-                self.images[index] = image.clone()
+                self.images[index] = image.detach().clone()
             else:
                 chosen.append(image)
         return torch.stack(chosen)

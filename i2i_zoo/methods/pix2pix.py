@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from i2i_zoo.losses import GANLoss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen, train_mode_without_stat_updates
+from i2i_zoo.methods.optimizers import OptimizerSpec, adam_pair, policy_schedule
 from i2i_zoo.nets import PatchGANDiscriminator, UnetGenerator, init_weights
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -45,6 +46,8 @@ class Pix2Pix(I2IMethod):
         n_epochs_decay: epochs of linear decay.
         inference_mode: `train` runs `translate` with dropout on and batch norm on batch
             statistics, as the original code tests; `eval` uses running statistics and no dropout.
+        ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the paper's): none.
+        ema_start: iterations before which `G_ema` copies G.
     """
 
     inference_options = ("inference_mode",)
@@ -72,8 +75,11 @@ class Pix2Pix(I2IMethod):
         n_epochs: int = 100,
         n_epochs_decay: int = 100,
         inference_mode: str = "train",
+        ema_decay: float = 0.0,
+        ema_start: int = 0,
     ):
-        super().__init__(betas=betas, lr_policy=lr_policy, n_epochs=n_epochs, n_epochs_decay=n_epochs_decay)
+        super().__init__(ema_decay=ema_decay, ema_start=ema_start)
+        self.schedule = policy_schedule(lr_policy, n_epochs=n_epochs, n_epochs_decay=n_epochs_decay)
         if direction not in DIRECTIONS:
             raise ValueError(f"model.direction={direction!r} is unknown; choose one of {DIRECTIONS}")
         if inference_mode not in INFERENCE_MODES:
@@ -91,12 +97,13 @@ class Pix2Pix(I2IMethod):
         init_weights(self.D, init_type, init_gain)
         self.gan_loss = GANLoss(gan_mode)
         self.lambda_L1 = lambda_L1
-        self.lr_g, self.lr_d = lr_g, lr_d
+        self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
         self.direction = direction
         self.inference_mode = inference_mode
+        self.init_ema()
 
-    def optimizer_specs(self):
-        return {"G": (self.G.parameters(), self.lr_g), "D": (self.D.parameters(), self.lr_d)}
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+        return adam_pair(self.G.parameters(), self.D.parameters(), self.lr_g, self.lr_d, self.betas, self.schedule)
 
     @property
     def size_multiple(self) -> int:
@@ -133,14 +140,15 @@ class Pix2Pix(I2IMethod):
         """Translate source-domain images in [-1, 1] (sides multiples of `size_multiple`)."""
         if images.shape[1] != self.G.in_channels:
             raise ValueError(f"{self.direction} translation takes {self.G.in_channels}-channel images, got {images.shape[1]}")
-        context = train_mode_without_stat_updates(self.G) if self.inference_mode == "train" else nullcontext()
+        generator = self.inference_net("G")
+        context = train_mode_without_stat_updates(generator) if self.inference_mode == "train" else nullcontext()
         with context:
-            return self.G(images)
+            return generator(images)
 
     def export_generator(self) -> nn.Module:
-        """`G`. Exported in eval mode (dropout off, batch norm on its running statistics), so an
-        exported model is deterministic, as `inference_mode: eval`."""
-        return self.G
+        """`G` (`G_ema` with ema_decay). Exported in eval mode (dropout off, batch norm on its
+        running statistics), so an exported model is deterministic, as `inference_mode: eval`."""
+        return self.inference_net("G")
 
     def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
         source, target = self._source_target(batch)

@@ -13,7 +13,8 @@ from torch import Tensor, nn
 
 from i2i_zoo.losses import SpatialProfileLoss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, translate_any_size
-from i2i_zoo.nets import ResnetGenerator, SRResNet, init_weights
+from i2i_zoo.methods.optimizers import OptimizerSpec, policy_schedule
+from i2i_zoo.nets import ReferenceTransfer, ResnetGenerator, SRResNet, init_weights
 
 DIRECTIONS = ("AtoB", "BtoA")
 LR_POLICIES = ("constant", "exponential")
@@ -25,16 +26,18 @@ class _SPLMethod(I2IMethod):
     the similarities `GP` and `CP` (12 and 24 at best)."""
 
     def __init__(self, gp_weight: float, rgb_weight: float, yuv_weight: float, yuv_gradient_weight: float,
-                 lr: float, betas: tuple[float, float], lr_policy: str, lr_decay_rate: float, l1_weight: float = 0.0):
+                 lr: float, betas: tuple[float, float], lr_policy: str, lr_decay_rate: float, l1_weight: float = 0.0,
+                 ema_decay: float = 0.0, ema_start: int = 0):
         if lr_policy not in LR_POLICIES:
             raise ValueError(f"model.lr_policy={lr_policy!r} is unknown for SPL; choose one of {LR_POLICIES}")
-        super().__init__(betas=betas, lr_policy=lr_policy, lr_decay_rate=lr_decay_rate)
+        super().__init__(ema_decay=ema_decay, ema_start=ema_start)
+        self.schedule = policy_schedule(lr_policy, LR_POLICIES, lr_decay_rate=lr_decay_rate)
         self.spl = SpatialProfileLoss(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight)
-        self.lr = lr
+        self.lr, self.betas = lr, tuple(betas)
         self.l1_weight = l1_weight
 
-    def optimizer_specs(self):
-        return {"G": (self.G.parameters(), self.lr)}
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+        return {"G": OptimizerSpec(self.G.parameters(), self.lr, args={"betas": self.betas}, schedule=self.schedule)}
 
     def _check_colour_profile(self, channels: int, option: str) -> None:
         if channels != 3 and (self.spl.yuv_weight or self.spl.yuv_gradient_weight):
@@ -87,6 +90,8 @@ class SPL(_SPLMethod):
         betas: Adam betas (the original's beta1 is 0.9).
         lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
         lr_decay_rate: the exponential policy's factor per epoch.
+        ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the paper's): none.
+        ema_start: iterations before which `G_ema` copies G.
     """
 
     def __init__(
@@ -108,8 +113,11 @@ class SPL(_SPLMethod):
         betas: tuple[float, float] = (0.9, 0.999),
         lr_policy: str = "constant",
         lr_decay_rate: float = 0.96,
+        ema_decay: float = 0.0,
+        ema_start: int = 0,
     ):
-        super().__init__(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight, lr, betas, lr_policy, lr_decay_rate, l1_weight)
+        super().__init__(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight, lr, betas, lr_policy, lr_decay_rate, l1_weight,
+                         ema_decay, ema_start)
         if direction not in DIRECTIONS:
             raise ValueError(f"model.direction={direction!r} is unknown; choose one of {DIRECTIONS}")
         self.save_hyperparameters()
@@ -117,6 +125,7 @@ class SPL(_SPLMethod):
         self._check_colour_profile(out_channels, "the output domain's channels (data.channels_A/B)")
         self.G = init_weights(ResnetGenerator(in_channels, out_channels, ngf, n_blocks, norm), init_type, init_gain)
         self.direction = direction
+        self.init_ema()
 
     @property
     def size_multiple(self) -> int:
@@ -138,10 +147,10 @@ class SPL(_SPLMethod):
         """Translate source-domain images in [-1, 1] (sides multiples of `size_multiple`)."""
         if images.shape[1] != self.G.in_channels:
             raise ValueError(f"{self.direction} translation takes {self.G.in_channels}-channel images, got {images.shape[1]}")
-        return self.G(images)
+        return self.inference_net("G")(images)
 
     def export_generator(self) -> nn.Module:
-        return self.G
+        return self.inference_net("G")
 
     def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
         source, target = self._source_target(batch)
@@ -174,6 +183,8 @@ class SPLSuperResolution(_SPLMethod):
         betas: Adam betas (the original's beta1 is 0.9).
         lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
         lr_decay_rate: the exponential policy's factor per epoch.
+        ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the paper's): none.
+        ema_start: iterations before which `G_ema` copies G.
     """
 
     def __init__(
@@ -192,12 +203,16 @@ class SPLSuperResolution(_SPLMethod):
         betas: tuple[float, float] = (0.9, 0.999),
         lr_policy: str = "constant",
         lr_decay_rate: float = 0.96,
+        ema_decay: float = 0.0,
+        ema_start: int = 0,
     ):
-        super().__init__(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight, lr, betas, lr_policy, lr_decay_rate, l1_weight)
+        super().__init__(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight, lr, betas, lr_policy, lr_decay_rate, l1_weight,
+                         ema_decay, ema_start)
         self.save_hyperparameters()
         self._check_colour_profile(channels, "data.channels")
         self.G = SRResNet(channels, channels, scale, num_features, num_blocks, norm)
         self.scale = scale
+        self.init_ema()
 
     def profile_targets(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         (hr,) = self.require(batch, "hr")
@@ -211,7 +226,7 @@ class SPLSuperResolution(_SPLMethod):
         """Upscale low-resolution images in [-1, 1] by `scale`."""
         if images.shape[1] != self.G.in_channels:
             raise ValueError(f"super-resolution takes {self.G.in_channels}-channel images, got {images.shape[1]}")
-        return self.G(images)
+        return self.inference_net("G")(images)
 
     def bicubic(self, images: Tensor) -> Tensor:
         """The baseline: bicubic upsampling with the a = -0.5 kernel of MATLAB's imresize and PIL
@@ -220,7 +235,7 @@ class SPLSuperResolution(_SPLMethod):
         return upscaled.clamp(-1, 1)
 
     def export_generator(self) -> nn.Module:
-        return self.G
+        return self.inference_net("G")
 
     def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
         lr, hr = self.require(batch, "lr", "hr")
@@ -229,22 +244,6 @@ class SPLSuperResolution(_SPLMethod):
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         lr, hr = self.require(batch, "lr", "hr")
         return {"bicubic": self.bicubic(lr), "output": self.translate(lr), "target": hr}
-
-
-class ReferenceTransfer(nn.Module):
-    """The original's makeup generator: a ResNet on the 6-channel concatenation (source,
-    reference) whose output is added to the reference and squashed by tanh."""
-
-    size_multiple = ResnetGenerator.size_multiple
-
-    def __init__(self, channels: int = 3, ngf: int = 64, n_blocks: int = 9, norm: str = "instance"):
-        super().__init__()
-        self.in_channels, self.out_channels = 2 * channels, channels
-        self.net = ResnetGenerator(2 * channels, channels, ngf, n_blocks, norm, final_tanh=False)
-
-    def forward(self, source_and_reference: Tensor) -> Tensor:
-        reference = source_and_reference[:, self.out_channels :]
-        return torch.tanh(reference + self.net(source_and_reference))
 
 
 class SPLReferenceTransfer(_SPLMethod):
@@ -268,6 +267,8 @@ class SPLReferenceTransfer(_SPLMethod):
         betas: Adam betas (the original's beta1 is 0.9).
         lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
         lr_decay_rate: the exponential policy's factor per epoch.
+        ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the paper's): none.
+        ema_start: iterations before which `G_ema` copies G.
     """
 
     def __init__(
@@ -286,11 +287,15 @@ class SPLReferenceTransfer(_SPLMethod):
         betas: tuple[float, float] = (0.9, 0.999),
         lr_policy: str = "constant",
         lr_decay_rate: float = 0.96,
+        ema_decay: float = 0.0,
+        ema_start: int = 0,
     ):
-        super().__init__(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight, lr, betas, lr_policy, lr_decay_rate)
+        super().__init__(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight, lr, betas, lr_policy, lr_decay_rate,
+                         ema_decay=ema_decay, ema_start=ema_start)
         self.save_hyperparameters()
         self._check_colour_profile(channels, "data.channels")
         self.G = init_weights(ReferenceTransfer(channels, ngf, n_blocks, norm), init_type, init_gain)
+        self.init_ema()
 
     @property
     def size_multiple(self) -> int:
@@ -302,19 +307,23 @@ class SPLReferenceTransfer(_SPLMethod):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         source, reference = self.require(batch, "source", "reference")
-        self._optimize_profiles(self.translate(source, reference), gp_target=source, cp_target=reference)
+        self._check_reference(source, reference)
+        self._optimize_profiles(self.G(torch.cat([source, reference], 1)), gp_target=source, cp_target=reference)
 
     def translate(self, images: Tensor, reference: Tensor) -> Tensor:
         """Render `images` (sources in [-1, 1]) in the style of `reference` (same shape)."""
+        self._check_reference(images, reference)
+        return self.inference_net("G")(torch.cat([images, reference], 1))
+
+    def _check_reference(self, images: Tensor, reference: Tensor) -> None:
         if images.shape != reference.shape:
             raise ValueError(f"source and reference must have one shape, got {tuple(images.shape)} and {tuple(reference.shape)}")
         if images.shape[1] != self.G.out_channels:
             raise ValueError(f"reference transfer takes {self.G.out_channels}-channel images, got {images.shape[1]}")
-        return self.G(torch.cat([images, reference], 1))
 
     def export_generator(self) -> nn.Module:
-        """`G`: it takes the source and the reference concatenated along channels."""
-        return self.G
+        """`G` (`G_ema` with ema_decay): it takes the source and the reference concatenated along channels."""
+        return self.inference_net("G")
 
     def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
         source, reference = self.require(batch, "source", "reference")

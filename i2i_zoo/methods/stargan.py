@@ -3,40 +3,22 @@ Generative Adversarial Networks for Multi-Domain Image-to-Image Translation", CV
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-from i2i_zoo.losses import GANLoss, gradient_penalty
+from i2i_zoo.losses import GANLoss, domain_classification_loss, gradient_penalty
+from i2i_zoo.losses.classification import LABEL_TYPES
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen
+from i2i_zoo.methods.optimizers import OptimizerSpec, Schedule, adam_pair
 from i2i_zoo.nets import FixedLabelGenerator, StarGANDiscriminator, StarGANGenerator
 
-LABEL_TYPES = ("attributes", "exclusive")
 # The hair colours among CelebA's attributes: the original's test sets one and clears the others.
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 
 Target = str | int | Sequence[str] | Sequence[int] | Mapping[str, float] | Tensor
-
-
-class StarGANDecay:
-    """The original's learning-rate rule by iteration: once more than `num_iters - num_iters_decay`
-    iterations are done, every `lr_update_step`-th lowers the rate by 1 / num_iters_decay of its
-    initial value. With the defaults (100 000, 1000) that is 100 steps of 1e-5: the rate ends at
-    0.999 of its start, as in the original; `lr_update_step: 1` decays linearly to 0 at `num_iters`.
-    A class (not a lambda) so LambdaLR can pickle it; called with the iterations done."""
-
-    def __init__(self, num_iters: int, num_iters_decay: int, lr_update_step: int):
-        self.num_iters, self.num_iters_decay, self.lr_update_step = num_iters, num_iters_decay, lr_update_step
-
-    def __call__(self, iterations: int) -> float:
-        start = self.num_iters - self.num_iters_decay
-        updates = max(0, iterations // self.lr_update_step - start // self.lr_update_step)
-        # Past num_iters the original would go on to negative rates; stop at 0.
-        return max(0.0, 1.0 - updates / self.num_iters_decay)
 
 
 class StarGAN(I2IMethod):
@@ -69,13 +51,15 @@ class StarGAN(I2IMethod):
         lr_g: generator learning rate.
         lr_d: discriminator learning rate.
         betas: Adam betas.
-        num_iters: training iterations the schedule is laid out for (set trainer.max_steps to
-            num_iters * (1 + 1 / n_critic): Lightning counts optimizer steps).
+        num_iters: training iterations (batches): the run's length, and the span of the schedule.
         num_iters_decay: final iterations during which the learning rates decay.
-        lr_update_step: iterations between two decrements of the learning rates (see StarGANDecay).
+        lr_update_step: iterations between two decrements of the learning rates (see
+            i2i_zoo.methods.optimizers.StarGANDecay).
         predict_target: the target of `translate`, predict and export when none is given: a
             domain or attribute name, a list of attribute names (those 1, the others 0), a dict
             {attribute: value}, or indices.
+        ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the original's): none.
+        ema_start: iterations before which `G_ema` copies G.
     """
 
     inference_options = ("predict_target",)
@@ -100,9 +84,10 @@ class StarGAN(I2IMethod):
         num_iters_decay: int = 100000,
         lr_update_step: int = 1000,
         predict_target: int | str | list[int] | list[str] | dict[str, float] | None = None,
+        ema_decay: float = 0.0,
+        ema_start: int = 0,
     ):
-        # The Adam optimizers come from the base; the original's decay rule is added in configure_optimizers.
-        super().__init__(betas=betas, lr_policy="constant", lr_step_unit="iteration")
+        super().__init__(ema_decay=ema_decay, ema_start=ema_start, max_iterations=num_iters)
         if domains is None or len(domains) == 0:
             raise ValueError("model.domains is required: the domain or attribute names in label order (linked from data.domains)")
         if len(set(domains)) != len(domains):
@@ -127,21 +112,19 @@ class StarGAN(I2IMethod):
         self.gan_loss = GANLoss("wgan")
         self.lambda_cls, self.lambda_rec, self.lambda_gp = lambda_cls, lambda_rec, lambda_gp
         self.n_critic = n_critic
-        self.lr_g, self.lr_d = lr_g, lr_d
+        self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
+        # The original's rule, on the iteration count (G's rate decays on iterations it skips too).
+        self.schedule = Schedule(
+            "stargan", {"num_iters": num_iters, "num_iters_decay": num_iters_decay, "lr_update_step": lr_update_step}, "iteration"
+        )
         self.predict_target = predict_target
         if predict_target is not None:
             self.target_labels(predict_target, 1)  # fail now on an unknown name, not at predict time
+        self.init_ema()
 
     # ------------------------------------------------------------------ optimizers and schedule
-    def optimizer_specs(self):
-        return {"G": (self.G.parameters(), self.lr_g), "D": (self.D.parameters(), self.lr_d)}
-
-    def configure_optimizers(self):
-        optimizers = super().configure_optimizers()  # plain Adams (lr_policy constant)
-        hp = self.hparams
-        rule = StarGANDecay(hp.num_iters, hp.num_iters_decay, hp.lr_update_step)
-        # Stepped after every training batch by the base (lr_step_unit iteration).
-        return optimizers, [torch.optim.lr_scheduler.LambdaLR(opt, rule) for opt in optimizers]
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+        return adam_pair(self.G.parameters(), self.D.parameters(), self.lr_g, self.lr_d, self.betas, self.schedule)
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
@@ -152,21 +135,6 @@ class StarGAN(I2IMethod):
                 f"model.label_type={self.label_type!r} but {type(datamodule).__name__} gives {data_type!r} labels "
                 f"(data.layout {getattr(datamodule.hparams, 'layout', '?')!r}); StarGAN takes attributes or exclusive domains"
             )
-        steps = self.hparams.num_iters + self.hparams.num_iters // self.n_critic
-        if self.trainer.max_steps not in (-1, steps) and not self.trainer.fast_dev_run:
-            rank_zero_warn(
-                f"trainer.max_steps={self.trainer.max_steps} but model.num_iters={self.hparams.num_iters} iterations "
-                f"make {steps} optimizer steps (one D step each, one G step every {self.n_critic}): the LR schedule "
-                "and the run's length disagree"
-            )
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # The schedulers follow the iteration count, G's optimizer steps only every n_critic-th
-        # iteration: PyTorch's warning about a scheduler step before the first optimizer step
-        # does not apply (LambdaLR's rate depends on the count alone).
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
-            super().on_train_batch_end(outputs, batch, batch_idx)
 
     @property
     def size_multiple(self) -> int:
@@ -189,7 +157,7 @@ class StarGAN(I2IMethod):
         terms = {
             "D_real": self.gan_loss.d_real(out_src),
             "D_fake": self.gan_loss.d_fake(self.D(x_fake.detach())[0]),
-            "D_cls": self.lambda_cls * self.classification_loss(out_cls, label_org),
+            "D_cls": self.lambda_cls * domain_classification_loss(out_cls, label_org, self.label_type),
             "D_gp": self.lambda_gp * gradient_penalty(lambda x: self.D(x)[0], x_real, x_fake),
         }
         self.optimize("D", sum(terms.values()), terms)
@@ -202,18 +170,10 @@ class StarGAN(I2IMethod):
             x_rec = self.G(x_fake, c_org)
             terms = {
                 "G_fake": self.gan_loss.g(out_src),
-                "G_cls": self.lambda_cls * self.classification_loss(out_cls, label_trg),
+                "G_cls": self.lambda_cls * domain_classification_loss(out_cls, label_trg, self.label_type),
                 "G_rec": self.lambda_rec * F.l1_loss(x_rec.float(), x_real.float()),
             }
             self.optimize("G", sum(terms.values()), terms)
-
-    def classification_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
-        """Cross-entropy for exclusive domains; for attributes, binary cross-entropy summed over the
-        attributes and averaged over the batch (the original's)."""
-        logits = logits.float()
-        if self.label_type == "exclusive":
-            return F.cross_entropy(logits, labels)
-        return F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="sum") / len(logits)
 
     def label_vectors(self, labels: Tensor) -> Tensor:
         """Batch labels as G's conditioning vectors: one-hot for exclusive domains, the attribute
@@ -292,12 +252,13 @@ class StarGAN(I2IMethod):
         if images.shape[1] != self.G.in_channels:
             raise ValueError(f"StarGAN translates {self.G.in_channels}-channel images, got {images.shape[1]}")
         target = self.predict_target if target is None else target
-        return self.G(images, self.target_labels(target, len(images)))
+        return self.inference_net("G")(images, self.target_labels(target, len(images)))
 
     def export_generator(self, target: Target | None = None) -> nn.Module:
-        """G with the labels of `target` fixed (default: model.predict_target), a plain image network."""
+        """G (G_ema with ema_decay) with the labels of `target` fixed (default:
+        model.predict_target), a plain image network."""
         target = self.predict_target if target is None else target
-        return FixedLabelGenerator(self.G, self.target_labels(target, 1)[0])
+        return FixedLabelGenerator(self.inference_net("G"), self.target_labels(target, 1)[0])
 
     # ---------------------------------------------------------------------------- evaluation
     def evaluation_targets(self, labels: Tensor) -> dict[str, Tensor]:
@@ -328,7 +289,7 @@ class StarGAN(I2IMethod):
         aligned = batch.get("image_true")
         groups = {}
         for k, (name, c) in enumerate(self.evaluation_targets(labels).items()):
-            fake = self.G(images, c)
+            fake = self.translate(images, c)
             if self.label_type == "exclusive":
                 real = images[labels == k]
             elif name in HAIR_COLOURS:
@@ -341,4 +302,4 @@ class StarGAN(I2IMethod):
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         images, labels = self.require(batch, "image", "label")
         self.check_labels(labels)
-        return {"input": images, **{name: self.G(images, c) for name, c in self.evaluation_targets(labels).items()}}
+        return {"input": images, **{name: self.translate(images, c) for name, c in self.evaluation_targets(labels).items()}}

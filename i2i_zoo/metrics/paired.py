@@ -6,8 +6,6 @@ package's [-1, 1] images directly.
 """
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -18,6 +16,8 @@ from torchmetrics import Metric
 from torchmetrics.functional.image import structural_similarity_index_measure
 from torchmetrics.functional.image.lpips import _NoTrainLpips
 from torchmetrics.image import MultiScaleStructuralSimilarityIndexMeasure, PeakSignalNoiseRatio
+
+from i2i_zoo.weights import hub_checkpoints, read_state_dict, resolve_weights
 
 PAIRED_METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
 
@@ -181,39 +181,19 @@ def load_lpips_network(net_type: str = "alex", backbone_weights: str | None = No
     """
     if net_type not in _LPIPS_BACKBONES:
         raise ValueError(f"Unknown LPIPS net type {net_type!r}; choose one of {', '.join(_LPIPS_BACKBONES)}.")
-    path = _lpips_backbone_file(net_type, backbone_weights)
+    what = f"LPIPS ({net_type}) backbone weights"
+    url = _LPIPS_BACKBONES[net_type][1].url
+    cached = hub_checkpoints() / url.rsplit("/", 1)[-1]
+    path = resolve_weights(
+        backbone_weights, option="backbone_weights", env=LPIPS_BACKBONE_ENV, candidates=[cached], what=what, urls={cached: url}
+    )
     # pnet_rand builds the backbone without downloading; the linear layers load from torchmetrics.
     network = _NoTrainLpips(net=net_type, pnet_rand=True)
-    _load_backbone(network.net, net_type, path)
+    _load_backbone(network.net, net_type, read_state_dict(path, what), path)
     return network
 
 
-def _lpips_backbone_file(net_type: str, backbone_weights: str | None) -> Path:
-    explicit = ((backbone_weights, "backbone_weights"), (os.environ.get(LPIPS_BACKBONE_ENV), LPIPS_BACKBONE_ENV))
-    for given, source in explicit:
-        if given:
-            if not Path(given).is_file():
-                raise FileNotFoundError(f"LPIPS backbone weights {given} (from {source}) do not exist.")
-            return Path(given)
-    url = _LPIPS_BACKBONES[net_type][1].url
-    file_name = url.rsplit("/", 1)[-1]
-    hub_path = Path(torch.hub.get_dir()) / "checkpoints" / file_name
-    if hub_path.is_file():
-        return hub_path
-    raise FileNotFoundError(
-        f"LPIPS ({net_type}) needs the ImageNet backbone weights {file_name}, which are not downloaded "
-        f"here. Put the file at {hub_path}, or point the environment variable {LPIPS_BACKBONE_ENV} or "
-        f"the backbone_weights option at it. Download it on a machine with internet from {url}"
-    )
-
-
-def _load_backbone(backbone: nn.Module, net_type: str, path: Path) -> None:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"Cannot read LPIPS backbone weights {path} as a state dict: {error}") from error
-    if not isinstance(state, Mapping):
-        raise ValueError(f"LPIPS backbone weights {path} hold a {type(state).__name__}, not a state dict.")
+def _load_backbone(backbone: nn.Module, net_type: str, state: dict[str, Tensor], path: Path) -> None:
     slices = (
         list(backbone.slices)
         if net_type == "squeeze"

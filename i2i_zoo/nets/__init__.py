@@ -2,7 +2,7 @@
 from i2i_zoo.nets.generators import GENERATORS, build_generator
 from i2i_zoo.nets.layers import conv_bias, get_norm_layer, init_weights
 from i2i_zoo.nets.patchgan import PatchGANDiscriminator
-from i2i_zoo.nets.resnet_generator import ResnetBlock, ResnetGenerator
+from i2i_zoo.nets.resnet_generator import ReferenceTransfer, ResnetBlock, ResnetGenerator
 from i2i_zoo.nets.srresnet import SRResidualBlock, SRResNet
 from i2i_zoo.nets.stargan import (
     FixedLabelGenerator,
@@ -18,6 +18,7 @@ __all__ = [
     "FixedLabelGenerator",
     "GENERATORS",
     "PatchGANDiscriminator",
+    "ReferenceTransfer",
     "ResnetBlock",
     "ResnetGenerator",
     "SRResNet",

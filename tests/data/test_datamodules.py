@@ -196,6 +196,110 @@ def test_ranks_share_the_order_draw_their_own_items_and_a_checkpoint_holds_them_
         resumed.load_state_dict({"train_generators": saved["train_generators"]})
 
 
+class _StreamRecorder(L.LightningModule):
+    """Records the training batches: (epoch, batch index, A paths, A)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.seen: list[tuple[int, int, list[str], torch.Tensor]] = []
+
+    def training_step(self, batch, batch_idx):
+        self.seen.append((self.current_epoch, batch_idx, batch["A_path"], batch["A"]))
+        return (self.weight * batch["A"]).mean()
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class _SaveAt(L.Callback):
+    """Writes a checkpoint after training batch `index` (counted over epochs), from `hook`."""
+
+    def __init__(self, hook: str, index: int, path: Path) -> None:
+        self.hook, self.index, self.path = hook, index, path
+
+    def _save(self, trainer: L.Trainer, hook: str) -> None:
+        if hook == self.hook and not trainer.sanity_checking and trainer.fit_loop.total_batch_idx == self.index:
+            trainer.save_checkpoint(self.path)
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        self._save(trainer, "on_train_batch_end")
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self._save(trainer, "on_validation_end")
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._save(trainer, "on_train_epoch_end")
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_checkpoint_written_within_an_epoch_resumes_the_same_stream(tmp_path, num_workers) -> None:
+    """Lightning resumes a checkpoint written within an epoch at the next batch, without a new
+    epoch (no on_train_epoch_start, no new iterator): the datamodule redraws that epoch from the
+    states before its draw and skips the batches done. Validation runs after batches 1 and 3 of
+    each epoch; resumed after the last batch, Lightning makes an iterator it never reads."""
+    points = [
+        ("on_train_batch_end", 1),  # within the first epoch
+        ("on_train_batch_end", 3),  # after its last batch: the resumed run starts the next epoch
+        ("on_validation_end", 5),  # within the second epoch
+        ("on_validation_end", 3),  # after the first epoch's last batch
+        ("on_train_epoch_end", 3),
+    ]
+
+    def fit(callbacks=(), ckpt_path=None):
+        model = _StreamRecorder()
+        trainer = L.Trainer(
+            max_epochs=3, limit_train_batches=4, limit_val_batches=1, val_check_interval=2, num_sanity_val_steps=0,
+            accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, default_root_dir=tmp_path, callbacks=list(callbacks),
+        )
+        trainer.fit(model, datamodule=_unpaired_demo(batch_size=2, num_workers=num_workers), ckpt_path=ckpt_path)
+        return model.seen
+
+    torch.manual_seed(0)
+    paths = [tmp_path / f"{hook}-{index}.ckpt" for hook, index in points]
+    expected = fit([_SaveAt(hook, index, path) for (hook, index), path in zip(points, paths)])
+    assert len(expected) == 12
+    for (hook, index), path in zip(points, paths):
+        torch.manual_seed(1234)
+        resumed = fit(ckpt_path=path)
+        tail = expected[len(expected) - len(resumed):]
+        assert len(resumed) == 11 - index, (hook, index)
+        assert [seen[:3] for seen in resumed] == [seen[:3] for seen in tail], (hook, index)
+        assert all(torch.equal(a[3], b[3]) for a, b in zip(resumed, tail)), (hook, index)
+
+
+def test_a_checkpoint_without_the_consumed_samples_resumes_at_an_epochs_start() -> None:
+    torch.manual_seed(0)
+    dm = _unpaired_demo()
+    dm.setup("fit")
+    saved = dm.state_dict()
+    assert saved["consumed_samples"] == 0
+    expected = _b_picks(dm)
+    older = _unpaired_demo()
+    older.setup("fit")
+    older.load_state_dict({key: value for key, value in saved.items() if key != "consumed_samples"})
+    assert _b_picks(older) == expected
+
+
+def test_an_iterator_never_read_draws_nothing() -> None:
+    """With workers a DataLoader fetches keys as soon as its iterator is made; Lightning makes
+    iterators it never reads (resuming after an epoch's last batch), which must not use an epoch."""
+    for workers in (0, 1):
+        torch.manual_seed(0)
+        dm = _unpaired_demo(num_workers=workers)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        state = dm._order_generator.get_state()
+        iter(loader)
+        assert torch.equal(dm._order_generator.get_state(), state)
+        next(iter(loader))
+        assert not torch.equal(dm._order_generator.get_state(), state)
+
+
 def test_evaluation_never_draws_from_torchs_rng() -> None:
     dm = _unpaired_demo(batch_size=4)
     dm.setup("fit")

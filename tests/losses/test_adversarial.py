@@ -155,3 +155,19 @@ def test_penalty_gradients_survive_loss_scaling():
     assert all(g.abs().sum() > 0 for g in plain)
     for a, b in zip(plain, unscaled):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_wgan_terms_are_the_signed_means_bit_for_bit(dtype):
+    """Methods written as -D(x).mean() (GANimation's original code) move to GANLoss("wgan")
+    without changing a bit: negation commutes exactly with the mean, in value and gradient."""
+    loss = GANLoss("wgan")
+    for seed in range(5):
+        pred = (torch.randn(3, 1, 7, 5, generator=torch.Generator().manual_seed(seed)) * 10**seed).to(dtype)
+        for term, formula in ((loss.d_real, lambda x: -x.float().mean()), (loss.d_fake, lambda x: x.float().mean()),
+                              (loss.g, lambda x: -x.float().mean())):
+            a, b = pred.clone().requires_grad_(True), pred.clone().requires_grad_(True)
+            got, expected = term(a) * 0.3, formula(b) * 0.3
+            got.backward()
+            expected.backward()
+            assert torch.equal(got, expected) and torch.equal(a.grad, b.grad)

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from i2i_zoo.methods.optimizers import LinearDecay
+
 from i2i_zoo.methods.base import (
-    LinearDecay,
     _get_rng_state,
     _set_rng_state,
     frozen,

@@ -150,7 +150,7 @@ def test_exponential_policy_decays_by_the_rate_each_epoch():
         schedulers[0].step()
     assert optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5**3)
     assert optimizers[0].param_groups[0]["betas"] == (0.9, 0.999)
-    assert SPL(ngf=8, n_blocks=1).configure_optimizers()[0].param_groups[0]["lr"] == 2e-4
+    assert SPL(ngf=8, n_blocks=1).configure_optimizers()[0][0].param_groups[0]["lr"] == 2e-4
 
 
 def _write(path, rgb):

@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from i2i_zoo.methods.base import EvalImages, I2IMethod
+from i2i_zoo.methods.optimizers import OptimizerSpec
 from i2i_zoo.metrics.inception import InceptionV3FID
 
 
@@ -46,13 +47,13 @@ class NoisyMethod(I2IMethod):
     noise is scaled by 1, 2, ...; during fit sigma shrinks as 1 / (epoch + 1)."""
 
     def __init__(self, sigma: float = 0.1, groups: tuple[str, ...] = ("AtoB",)):
-        super().__init__(lr_policy="constant")
+        super().__init__()
         self.sigma = sigma
         self.groups = groups
         self.weight = nn.Parameter(torch.zeros(1))
 
     def optimizer_specs(self):
-        return {"G": ([self.weight], 1e-3)}
+        return {"G": OptimizerSpec([self.weight], 1e-3)}
 
     def training_step(self, batch, batch_idx):
         self.optimize("G", (self.weight - 1).pow(2).sum())

@@ -107,7 +107,7 @@ def test_unknown_and_broken_files_are_named(tmp_path):
         load_fid_inception(other)
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="cannot read FID Inception weights .*garbage.pth"):
+    with pytest.raises(ValueError, match="garbage.pth is not a readable PyTorch file.*FID Inception-v3 weights"):
         load_fid_inception(garbage)
 
 

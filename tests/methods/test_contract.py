@@ -1,0 +1,132 @@
+"""The training contract, checked on every registered method (i2i_zoo.methods.METHODS) and on a
+two-phase test method: one training step on tiny networks (and each registered edge setting), a
+checkpoint written mid-epoch resumed bit for bit with a moving-average copy (across the phase
+switch for the two-phase method), and the shapes of `translate` and `export_generator`."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch.callbacks import Checkpoint
+from phased_method import PHASED
+from torch.utils.data import DataLoader
+
+from i2i_zoo.callbacks import AtomicCheckpointIO
+from i2i_zoo.methods import METHODS
+
+ENTRIES = [*METHODS.values(), PHASED]
+STEP_CASES = [(entry, {}) for entry in ENTRIES] + [(entry, edge) for entry in ENTRIES for edge in entry.edge_cases]
+# (method, iteration the interrupted run stops after): mid second epoch of 3 batches; for the
+# phased method (switch at 3) before and after the switch.
+RESUME_CASES = [(entry, 4) for entry in METHODS.values()] + [(PHASED, 2), (PHASED, 4)]
+
+
+def _trainer(root: Path, **options) -> Trainer:
+    settings = dict(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=root,
+    )
+    return Trainer(**{**settings, **options})
+
+
+def _samples(entry, n: int) -> list[dict]:
+    batch = entry.make_batch(n, torch.Generator().manual_seed(0))
+    return [{key: value[i] for key, value in batch.items()} for i in range(n)]
+
+
+def _parameters(optimizer) -> list[torch.nn.Parameter]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+@pytest.mark.parametrize(
+    "entry, options", STEP_CASES, ids=[f"{entry.name}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'tiny'}" for entry, o in STEP_CASES]
+)
+def test_one_training_step(tmp_path, entry, options):
+    seed_everything(0)
+    model = entry.build(**options)
+    before = {id(p): p.detach().clone() for p in model.parameters()}
+    trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=1, log_every_n_steps=1)
+    trainer.fit(model, train_dataloaders=DataLoader(_samples(entry, 2), batch_size=2))
+
+    assert model.iteration == 1
+    names = list(model.optimizer_specs())
+    stepped = [name for name, opt in zip(names, trainer.optimizers) if any(not torch.equal(p, before[id(p)]) for p in _parameters(opt))]
+    if options:  # an edge setting may skip an update (StarGAN's G with n_critic 2)
+        assert stepped, f"{entry.name} with {options} updated nothing"
+    else:  # tiny settings update every network each iteration, but what a phase freezes
+        trainable = [name for name, opt in zip(names, trainer.optimizers) if any(p.requires_grad for p in _parameters(opt))]
+        assert stepped == trainable
+    for name in names:
+        assert f"lr-{name}" in trainer.logged_metrics, f"the learning rate of {name} is not logged"
+    assert all(torch.isfinite(value).all() for value in trainer.logged_metrics.values())
+
+
+class _InterruptAfter(Checkpoint):
+    """Writes `path` once training batch `iteration` is done (mid-epoch) and stops the run, as a
+    job killed there. A Checkpoint, so Lightning runs it after the other callbacks, as it runs
+    ModelCheckpoint."""
+
+    def __init__(self, iteration: int, path: Path):
+        self.iteration, self.path = iteration, path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if pl_module.iteration == self.iteration:
+            trainer.save_checkpoint(self.path)
+            trainer.should_stop = True
+
+
+@pytest.mark.parametrize("entry, stop", RESUME_CASES, ids=[f"{entry.name}-after{stop}" for entry, stop in RESUME_CASES])
+def test_midepoch_checkpoint_resumes_bit_for_bit(tmp_path, entry, stop):
+    def fit(callbacks=(), ckpt_path=None):
+        model = entry.build(ema_decay=0.5, ema_start=1)
+        trainer = _trainer(
+            tmp_path, max_epochs=2, limit_train_batches=3, callbacks=list(callbacks), enable_checkpointing=bool(callbacks),
+            plugins=[AtomicCheckpointIO()],
+        )
+        trainer.fit(model, datamodule=entry.build_datamodule(), ckpt_path=ckpt_path)
+        return model
+
+    seed_everything(0)
+    full = fit()
+    checkpoint = tmp_path / "interrupted.ckpt"
+    seed_everything(0)
+    interrupted = fit([_InterruptAfter(stop, checkpoint)])
+    assert interrupted.iteration == stop
+    seed_everything(1234)  # the resumed run must not depend on the seed it starts with
+    resumed = fit(ckpt_path=checkpoint)
+
+    assert resumed.iteration == full.iteration == 6
+    assert any(key.endswith("_ema") for key in {name.split(".")[0] for name in full.state_dict()})
+    full_state, resumed_state = full.state_dict(), resumed.state_dict()
+    assert list(full_state) == list(resumed_state)
+    for name, value in full_state.items():
+        assert torch.equal(value, resumed_state[name]), name
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[entry.name for entry in ENTRIES])
+def test_translate_and_export_shapes(entry):
+    torch.manual_seed(0)
+    model = entry.build(ema_decay=0.5).eval()
+    images, conditions = entry.translate_inputs(entry.make_batch(2, torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        output = model.translate(images, **conditions)
+    height, width = images.shape[-2] * entry.scale, images.shape[-1] * entry.scale
+    assert output.shape == (2, 3, height, width)
+
+    network = model.export_generator(**entry.export_conditions)
+    inputs = torch.rand(1, network.in_channels, *images.shape[-2:]) * 2 - 1
+    with torch.no_grad():
+        assert network(inputs).shape == (1, 3, height, width)
+
+    # With ema_decay the moving averages translate: changing them changes the output, changing
+    # the trained generators does not.
+    with torch.no_grad():
+        for name in model.generator_names:
+            for p in getattr(model, name).parameters():
+                p.add_(0.5)
+        assert torch.equal(model.translate(images, **conditions), output)
+        for name in model.generator_names:
+            for p in getattr(model, f"{name}_ema").parameters():
+                p.add_(0.5)
+        assert not torch.equal(model.translate(images, **conditions), output)
