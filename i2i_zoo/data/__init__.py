@@ -1,22 +1,8 @@
-"""Datasets, transforms and datamodules over image folders (files <-> tensors in [-1, 1])."""
+"""Datasets, transforms and datamodules over image folders (files <-> tensors in [-1, 1]), one
+module per folder layout (paired, unpaired, super_resolution, reference, multi_domain) on a
+shared base."""
 
-from i2i_zoo.data.datamodules import (
-    MultiDomainDataModule,
-    PairedDataModule,
-    ReferencePairDataModule,
-    SuperResolutionDataModule,
-    UnpairedDataModule,
-)
-from i2i_zoo.data.datasets import (
-    AffineWarps,
-    AlignedDataset,
-    ImageFolderDataset,
-    MultiDomainDataset,
-    ReferencePairDataset,
-    SideBySideReferenceDataset,
-    SuperResolutionDataset,
-    UnpairedDataset,
-)
+from i2i_zoo.data.base import ImageFolderDataset
 from i2i_zoo.data.degradations import DEGRADATIONS, make_degradation
 from i2i_zoo.data.io import (
     IMAGE_EXTENSIONS,
@@ -27,7 +13,17 @@ from i2i_zoo.data.io import (
     to_tensor,
     write_image,
 )
+from i2i_zoo.data.multi_domain import MultiDomainDataModule, MultiDomainDataset
+from i2i_zoo.data.paired import AlignedDataset, PairedDataModule
+from i2i_zoo.data.reference import (
+    AffineWarps,
+    ReferencePairDataModule,
+    ReferencePairDataset,
+    SideBySideReferenceDataset,
+)
+from i2i_zoo.data.super_resolution import SuperResolutionDataModule, SuperResolutionDataset
 from i2i_zoo.data.transforms import PREPROCESS_MODES, build_transform, seed_from_torch
+from i2i_zoo.data.unpaired import UnpairedDataModule, UnpairedDataset
 
 __all__ = [
     "DEGRADATIONS",

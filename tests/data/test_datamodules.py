@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_zoo.data.datamodules import PairedDataModule, UnpairedDataModule
+from i2i_zoo.data import PairedDataModule, UnpairedDataModule
 
 SMALL = dict(load_size=20, crop_size=16, batch_size=2, num_workers=0)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_zoo.data.datasets import AlignedDataset, ImageFolderDataset, UnpairedDataset
+from i2i_zoo.data import AlignedDataset, ImageFolderDataset, UnpairedDataset
 from i2i_zoo.data.io import ImageReadError
 from i2i_zoo.data.transforms import build_transform
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from i2i_zoo.data import demo
+from i2i_zoo.data.demo.scenes import palette_scenes, shapes
 from i2i_zoo.data.degradations import DEGRADATIONS
 from i2i_zoo.data.io import to_tensor
 
@@ -390,7 +391,7 @@ def test_references_align_with_their_sources_through_the_warps(generated):
 
 def test_warp_convention_on_the_label_maps():
     """The scenes behind the images: the reference's label map, aligned, is the source's."""
-    labels, _, warps, reference_labels, _ = demo._palette_scenes(np.random.default_rng(0), 16)
+    labels, _, warps, reference_labels, _ = palette_scenes(np.random.default_rng(0), 16)
     for label, warp, reference_label in zip(labels, warps, reference_labels):
         # The matrices warps.csv holds for this pair.
         a_source, a_reference = np.eye(3), np.vstack([cv2.invertAffineTransform(warp), [0, 0, 1]])
@@ -498,7 +499,7 @@ def test_levels_images_are_the_shapes_photos_times_their_brightness(generated):
     folder = generated["levels", "conditions"]
     rows = read_levels(folder, "train") + read_levels(folder, "test")
     content_seed, _ = np.random.SeedSequence(0).spawn(2)
-    _, photos = demo._shapes(np.random.default_rng(content_seed), len(rows))
+    _, photos = shapes(np.random.default_rng(content_seed), len(rows))
     for row, photo in list(zip(rows, photos))[::20]:
         expected = np.round(float(row["brightness"]) * photo.astype(np.float64))
         assert np.abs(read(folder / row["path"]) - expected).max() <= 1  # rounding ties

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from i2i_zoo.data import MultiDomainDataModule
-from i2i_zoo.data.datasets import CELEBA_TEST_SIZE, celeba_split, load_array_pickle
+from i2i_zoo.data.multi_domain_readers import CELEBA_TEST_SIZE, celeba_split, load_array_pickle
 from i2i_zoo.data.demo import TINTS
 from i2i_zoo.data.io import ImageReadError
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from i2i_zoo.data.datamodules import ReferencePairDataModule
-from i2i_zoo.data.datasets import AffineWarps, ReferencePairDataset
+from i2i_zoo.data import AffineWarps, ReferencePairDataModule, ReferencePairDataset
 from i2i_zoo.data.io import ImageReadError
 from i2i_zoo.data.transforms import build_transform
 

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2i_zoo.data.datamodules import SuperResolutionDataModule
-from i2i_zoo.data.datasets import SuperResolutionDataset
+from i2i_zoo.data import SuperResolutionDataModule, SuperResolutionDataset
 from i2i_zoo.data.degradations import bicubic, modcrop
 from i2i_zoo.data.io import ImageReadError
 

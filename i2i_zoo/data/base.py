@@ -1,0 +1,359 @@
+"""What the folder-layout datamodules share: the datamodule base (root resolution, the training
+stream's generators and their checkpoint state, loaders, and the fit/val/test build written
+once), the constructor arguments they share with their documentation, and the item helpers of
+their datasets. Each layout's module declares its datasets and options on top of it."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import textwrap
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import albumentations as A
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torch.utils.data import DataLoader, Dataset
+
+from i2i_zoo.data.io import ImageReadError, list_images, match_channels, read_image, to_tensor
+from i2i_zoo.data.stream import _batches_done, _RandomDataset, _StreamLoader, _StreamSampler
+from i2i_zoo.data.transforms import build_transform, seed_from_torch
+from i2i_zoo.distributed import gather_per_rank, own_rank_state, world
+
+
+def _check_channels(**channels: int) -> None:
+    for name, value in channels.items():
+        if value not in (1, 3):
+            raise ValueError(f"data.{name}={value} is not supported; use 1 or 3")
+
+
+def _apply(
+    transform: A.Compose | None, path: Path, generator: torch.Generator, **images: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Apply ``transform`` with a seed drawn from ``generator``; errors (e.g. image too small)
+    name ``path``."""
+    if transform is None:
+        return images
+    seed_from_torch(transform, generator)
+    try:
+        transformed = transform(**images)
+    except Exception as error:  # albumentations' CropSizeError is no ValueError
+        raise ValueError(f"cannot transform {path}: {error}") from error
+    # Bicubic resizing overshoots the [0, 1] range near edges.
+    return {key: np.clip(value, 0.0, 1.0) for key, value in transformed.items()}
+
+
+class _SideBySideDataset(_RandomDataset):
+    """Side-by-side images whose left and right halves are the items named ``halves`` (with
+    ``<half>_path``, the file), each given its count of ``channels`` as
+    :func:`~i2i_zoo.data.io.match_channels` does (``options`` name the settings in errors).
+    ``transform`` is called as ``transform(image=left, B=right)`` so both halves get the same
+    crop and flip."""
+
+    halves: ClassVar[tuple[str, str]]
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        channels: tuple[int, int],
+        options: tuple[str, str],
+        transform: A.Compose | None,
+        expected: str,
+    ) -> None:
+        _check_channels(**{option.removeprefix("data."): count for option, count in zip(options, channels)})
+        self.paths = list_images(folder, expected)
+        self._channels, self._options = channels, options
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
+        path = self.paths[index]
+        image = read_image(path)
+        left_name, right_name = self.halves
+        if image.shape[1] % 2:
+            raise ImageReadError(
+                f"{path} has odd width {image.shape[1]}; a side-by-side image's width must be even "
+                f"({left_name} left half | {right_name} right half)"
+            )
+        half = image.shape[1] // 2
+        left = match_channels(image[:, :half], self._channels[0], path, self._options[0])
+        right = match_channels(image[:, half:], self._channels[1], path, self._options[1])
+        out = _apply(self.transform, path, generator, image=left, B=right)
+        return {left_name: to_tensor(out["image"]), right_name: to_tensor(out["B"]),
+                f"{left_name}_path": str(path), f"{right_name}_path": str(path)}
+
+
+def _resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    # Area when shrinking, bicubic when enlarging, as the pix2pix transforms.
+    shrink = height * width < image.shape[0] * image.shape[1]
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return np.clip(resized.reshape(height, width, image.shape[2]), 0.0, 1.0)
+
+
+class ImageFolderDataset(Dataset):
+    """A plain folder of images at their original sizes and channel counts (for prediction).
+
+    With ``reference`` (an image file), items also hold ``reference``: that image resized to
+    each image's size, for reference-guided methods.
+    """
+
+    def __init__(self, folder: str | os.PathLike, reference: str | os.PathLike | None = None) -> None:
+        self.paths = list_images(folder)
+        self.reference = None if reference is None else read_image(reference)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+        path = self.paths[index]
+        image = read_image(path)
+        item = {"image": to_tensor(image), "path": str(path)}
+        if self.reference is not None:
+            reference = match_channels(self.reference, image.shape[2], path, "data.predict_reference")
+            item["reference"] = to_tensor(_resize_to(reference, *image.shape[:2]))
+        return item
+
+
+# The documentation of the arguments several datamodules take, written once; a datamodule's own
+# arguments, or its own wording of a shared one, go to @document_arguments.
+ARGUMENTS = {
+    "root": "dataset folder, or ``demo:<name>`` for a generated demo dataset (not needed for "
+    "``predict``, which reads ``predict_dir``).",
+    "channels": "channels of the images (1 or 3).",
+    "channels_A": "channels of the domain A images (1 or 3).",
+    "channels_B": "channels of the domain B images (1 or 3).",
+    "load_size": "training images are resized to this square size before cropping.",
+    "crop_size": "size of the training crops; evaluation images are resized to it.",
+    "flip": "randomly flip training images horizontally.",
+    "preprocess": "``resize_and_crop``, ``crop``, ``resize`` or ``none``.",
+    "batch_size": "images per batch for training, validation and testing.",
+    "num_workers": "DataLoader worker processes.",
+    "val_split": "folder under ``root`` used for validation; null for none.",
+    "test_split": "folder under ``root`` used for testing; null for none.",
+    "predict_dir": "folder of images to translate with ``predict``.",
+    "pin_memory": "pin batches in memory (only when CUDA is available).",
+}
+
+
+def document_arguments(**own: str) -> Callable[[type], type]:
+    """Class decorator writing the ``Args:`` docstring of the class's ``__init__`` (LightningCLI
+    shows it in ``--help`` and ``--print_config``), in signature order, from ``own`` and
+    :data:`ARGUMENTS`."""
+
+    def decorate(cls: type) -> type:
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        # **kwargs go to the base class, whose own __init__ documents them.
+        names = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        unknown = set(own) - set(names)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.__init__ takes no {sorted(unknown)}")
+        entries = [
+            textwrap.fill(
+                f"{name}: {own.get(name) or ARGUMENTS[name]}", 96, initial_indent="    ",
+                subsequent_indent="        ", break_long_words=False, break_on_hyphens=False,
+            )
+            for name in names
+        ]
+        # A leading newline, as a written docstring has: inspect.cleandoc (which the docstring
+        # parser applies) keeps the lines after the first one indented relative to each other.
+        cls.__init__.__doc__ = "\nArgs:\n" + "\n".join(entries)
+        return cls
+
+    return decorate
+
+
+# The datasets each stage builds, by role: the training split, validation, testing.
+_STAGE_ROLES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+
+
+@document_arguments()
+class _FolderDataModule(L.LightningDataModule):
+    """Loaders, root resolution and errors shared by the folder-layout datamodules.
+
+    A subclass sets ``demo_layout`` (the layout of ``demo:<name>`` roots), calls
+    ``super().__init__()`` first in its ``__init__`` and implements ``_check_options()`` and
+    ``_dataset(root, role, split)``; the base builds each stage's datasets from them (roles
+    ``train``, ``val``, ``test``; see ``_split`` for which split each reads).
+    """
+
+    demo_layout: ClassVar[str]
+    _layout_hint: ClassVar[str]
+    _val_option: ClassVar[str] = "data.val_split"
+    _test_option: ClassVar[str] = "data.test_split"
+
+    def __init__(self, num_workers: int = 4, predict_dir: str | None = None, pin_memory: bool = True) -> None:
+        super().__init__()
+        # Lightning reads the subclasses' __init__ arguments from the calling frames.
+        self.save_hyperparameters()
+        self._check_options()  # fail on bad options at instantiation, not at setup
+        # The training data stream draws from these two only (see _StreamSampler): the order,
+        # shared by all processes, and this process's items (augmentations, random pairing).
+        # Checkpoints hold their states, so a resumed run replays the stream.
+        self._order_generator = torch.Generator()
+        self._train_generator = torch.Generator()
+        self._train_sampler: _StreamSampler | None = None  # the latest, whose draw a checkpoint may need
+        self._resume_skip = 0  # samples of the next draw a resumed run skips (see _StreamSampler)
+        self.train_dataset: Dataset | None = None
+        self.val_dataset: Dataset | None = None
+        self.test_dataset: Dataset | None = None
+
+    def _check_options(self) -> None:
+        """Raise a ValueError naming the option when the hyperparameters cannot work."""
+        raise NotImplementedError
+
+    def _split(self, role: str) -> str | None:
+        """The split that ``role`` reads, None for none: ``train``, ``data.val_split``, ``data.test_split``."""
+        return {"train": "train", "val": self.hparams.val_split, "test": self.hparams.test_split}[role]
+
+    def _dataset(self, root: Path, role: str, split: str) -> Dataset:
+        """The dataset of ``split`` under ``root`` for ``role`` (``train`` draws augmentations)."""
+        raise NotImplementedError
+
+    def _hint(self, role: str) -> str:
+        """The option to change, for an error about a missing ``role`` split."""
+        if role == "val":
+            return f"; set {self._val_option}: null to train without validation"
+        return f"; see {self._test_option}" if role == "test" else ""
+
+    def _build(self, stage: str, root: Path) -> None:
+        for role in _STAGE_ROLES.get(stage, ()):
+            split = self._split(role)
+            if split is not None:
+                setattr(self, f"{role}_dataset", self._dataset(root, role, split))
+
+    def _eval_batch_size(self) -> int:
+        return self.hparams.batch_size
+
+    def prepare_data(self) -> None:
+        # Generates a "demo:<name>" dataset once, on one process, before setup runs on all.
+        from i2i_zoo.data.demo import resolve_root
+
+        if self.hparams.root is not None:
+            resolve_root(self.hparams.root, self.demo_layout)
+
+    def setup(self, stage: str | None = None) -> None:
+        from i2i_zoo.data.demo import resolve_root
+
+        if self.hparams.root is None:
+            if stage == "predict":  # predict reads data.predict_dir only
+                return
+            raise ValueError(f"data.root is required for {stage or 'fit and test'}: the dataset folder {self._layout_hint} or demo:<name>")
+        root = resolve_root(self.hparams.root, self.demo_layout)
+        for name in ("fit", "test") if stage is None else (stage,):
+            self._build(name, root)
+        if stage in (None, "fit"):
+            # Seeded from torch's RNG, so seed_everything decides the stream; items distinct per rank.
+            order_seed, stream_seed = torch.randint(2**62, (2,)).tolist()
+            self._order_generator.manual_seed(order_seed)
+            self._train_generator.manual_seed(stream_seed + world(self.trainer)[1])
+
+    def state_dict(self) -> dict:
+        # The generator states the next epoch draws from, and the samples of that epoch already
+        # consumed: after an epoch, the current states and 0; within one, the states from before
+        # its draw and the batches that Lightning counts as done, so the resumed run redraws the
+        # epoch and goes on where this one stopped. Every rank has its own stream and rank 0
+        # writes the checkpoint, so it gathers them all.
+        sampler, done = self._train_sampler, None
+        if sampler is not None and sampler.before_draw is not None:
+            done = _batches_done(self.trainer)
+        if done is not None:
+            (order, items), consumed = sampler.before_draw, done * self.hparams.batch_size
+        else:  # no draw this epoch yet (one pending from a resume, if any) or none to redo
+            order, items = self._order_generator.get_state(), self._train_generator.get_state()
+            consumed = sampler.skip if sampler is not None else self._resume_skip
+        return {
+            "order_generator": order,
+            "train_generators": torch.stack(gather_per_rank(self.trainer, items)),
+            "consumed_samples": consumed,
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if "order_generator" in state_dict:
+            self._order_generator.set_state(state_dict["order_generator"].clone())
+        else:
+            rank_zero_warn("the checkpoint predates the checkpointed data order: the order restarts and the resume is not exact")
+        state = own_rank_state(self.trainer, state_dict["train_generators"], "training data streams")
+        if state is not None:
+            self._train_generator.set_state(state.clone())
+        # Absent from older checkpoints, which resume at an epoch's start as they always did.
+        self._resume_skip = int(state_dict.get("consumed_samples", 0))
+        self._train_sampler = None
+
+    def _loader(self, dataset: Dataset, batch_size: int, sampler: _StreamSampler | None = None) -> DataLoader:
+        workers = self.hparams.num_workers
+        return (DataLoader if sampler is None else _StreamLoader)(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            # Items take their randomness from their keys; this generator only keeps the loader's
+            # own draw (its workers' base seed) off torch's RNG.
+            generator=torch.Generator().manual_seed(0),
+            drop_last=False,
+            num_workers=workers,
+            pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
+            persistent_workers=workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup('fit') must run before train_dataloader()")
+        sampler = _StreamSampler(
+            self.train_dataset, self._order_generator, self._train_generator, *world(self.trainer), skip=self._resume_skip
+        )
+        self._train_sampler, self._resume_skip = sampler, 0
+        return self._loader(self.train_dataset, self.hparams.batch_size, sampler)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_dataset is None:
+            return []  # no validation split: Lightning skips the validation loop
+        return self._loader(self.val_dataset, self._eval_batch_size())
+
+    def test_dataloader(self) -> DataLoader:
+        if self.test_dataset is None:
+            raise ValueError(f"{type(self).__name__} has no test split: set {self._test_option} (and run setup('test'))")
+        return self._loader(self.test_dataset, self._eval_batch_size())
+
+    @property
+    def predict_dir(self) -> str | None:
+        """The folder ``predict`` reads, user-expanded (the prediction writer mirrors it)."""
+        folder = self.hparams.predict_dir
+        return None if folder is None else str(Path(folder).expanduser())
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.predict_dir is None:
+            raise ValueError("set data.predict_dir to a folder of images to translate")
+        dataset = ImageFolderDataset(self.predict_dir)
+        return self._loader(dataset, batch_size=1)  # images may differ in size
+
+
+@document_arguments()
+class _PreprocessedDataModule(_FolderDataModule):
+    """A folder datamodule with pix2pix's preprocessing options (``load_size``, ``crop_size``,
+    ``flip``, ``preprocess``) and their batch size: the arguments the paired, unpaired and
+    reference-pair datamodules share, declared once (theirs pass them on as ``**kwargs``, which
+    LightningCLI follows for options and help)."""
+
+    def __init__(
+        self,
+        load_size: int = 286,
+        crop_size: int = 256,
+        flip: bool = True,
+        preprocess: str = "resize_and_crop",
+        batch_size: int = 1,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+
+    def _check_options(self) -> None:
+        self._transform(train=True)
+
+    def _transform(self, train: bool) -> A.Compose:
+        hp = self.hparams
+        return build_transform(hp.load_size, hp.crop_size, hp.flip, train, hp.preprocess)
+

@@ -1,0 +1,265 @@
+"""The multi-domain layouts (StarGAN, GANimation): images with a domain label, an attribute
+vector or a condition vector. Each layout is a row of ``LAYOUTS``; its reader is in
+:mod:`i2i_zoo.data.multi_domain_readers`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import albumentations as A
+import numpy as np
+import torch
+
+from i2i_zoo.data.base import _apply, _FolderDataModule, document_arguments
+from i2i_zoo.data.io import read_image, to_tensor
+from i2i_zoo.data.multi_domain_readers import (
+    SPLITS,
+    aligned_domain_paths,
+    read_au_conditions,
+    read_celeba_attributes,
+    read_class_folders,
+    read_condition_csv,
+    read_domain_folders,
+)
+from i2i_zoo.data.stream import _RandomDataset
+from i2i_zoo.data.transforms import resize_square
+
+
+class MultiDomainDataset(_RandomDataset):
+    """Images with labels, ``paths[i]`` labelled ``labels[i]``; items are ``image``, ``label``
+    and ``path``. ``label`` is an int64 scalar where ``labels`` is an int64 ``(N,)`` array of
+    domain indices, a float32 vector where it is a float32 ``(N, C)`` array. Images are read as
+    RGB (gray files repeated into three channels).
+
+    With ``aligned_paths`` (for each image, the same scene in every domain, in label order),
+    items also hold ``image_true`` (K, 3, H, W), transformed alike: the true translations."""
+
+    def __init__(
+        self,
+        paths: list[Path],
+        labels: np.ndarray,
+        transform: A.Compose | None = None,
+        aligned_paths: list[list[Path]] | None = None,
+    ) -> None:
+        if len(paths) != len(labels):
+            raise ValueError(f"{len(paths)} images but {len(labels)} labels")
+        self.paths, self.labels, self.transform, self.aligned_paths = paths, labels, transform, aligned_paths
+        if aligned_paths is not None and transform is not None:
+            transform.add_targets({f"true{k}": "image" for k in range(len(aligned_paths[0]))})
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
+        path = self.paths[index]
+        images = {"image": read_image(path, 3)}
+        if self.aligned_paths is not None:
+            images |= {f"true{k}": read_image(other, 3) for k, other in enumerate(self.aligned_paths[index])}
+        out = {key: to_tensor(value) for key, value in _apply(self.transform, path, generator, **images).items()}
+        item = {"image": out["image"], "label": torch.tensor(self.labels[index]), "path": str(path)}
+        if self.aligned_paths is not None:
+            item["image_true"] = torch.stack([out[f"true{k}"] for k in range(len(self.aligned_paths[index]))])
+        return item
+
+
+class _Layout(NamedTuple):
+    """What the datamodule knows of a multi-domain layout besides its reader."""
+
+    label_type: str  # exclusive (a domain index), attributes (0/1 each) or continuous
+    domains_are: str  # what data.domains names, for errors
+    demo: str | None = None  # the demo layout of its demo:<name> roots, None for no demo
+    files: tuple[str, str] | None = None  # default images folder and labels file (relative to root)
+    crop: int | None = None  # default center crop
+
+
+LAYOUTS = {
+    "folders": _Layout("exclusive", "the domain folder names", demo="multi_domain"),
+    "class_folders": _Layout("exclusive", "the class folder names"),
+    # 178: the original StarGAN's CelebA crop (faces in 178x218 images).
+    "celeba": _Layout("attributes", "the attribute names", files=("images", "list_attr_celeba.txt"), crop=178),
+    "ganimation": _Layout("continuous", "the action-unit names, one per intensity", files=("imgs", "aus_openface.pkl")),
+    "csv": _Layout("continuous", "the condition column names", demo="conditions"),
+}
+MULTI_DOMAIN_LAYOUTS = tuple(LAYOUTS)
+_MULTI_DOMAIN = (
+    "(data.layout folders: root/<split>/<domain>/; class_folders: root/<domain>/; celeba: root/images/ "
+    "+ root/list_attr_celeba.txt; ganimation: root/imgs/ + root/aus_openface.pkl + root/<split>_ids.csv; "
+    "csv: root/<split>.csv)"
+)
+DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+@document_arguments(
+    root="dataset folder, or ``demo:<name>`` for a generated demo dataset (``tints`` in the folders "
+    "layout, ``levels`` in the csv layout; not needed for ``predict``, which reads ``predict_dir``).",
+    layout="``folders``, ``class_folders``, ``celeba``, ``ganimation`` or ``csv`` (see the class docs).",
+    domains="in label order, the domain folder names (folders, class_folders), attribute names "
+    "(celeba), action-unit names, one per intensity (ganimation), or condition columns (csv). Required.",
+    image_size="images are resized to this square size.",
+    center_crop="side of the square center crop taken before resizing; null for the layout's "
+    "default: 178 for celeba (the original's), no crop for the others.",
+    val_split="the split used for validation (a folder, ``<split>_ids.csv`` or ``<split>.csv``; "
+    "celeba: ``train`` or ``test``; class_folders: ``train``, ``val`` or ``test``); null for none.",
+    test_split="the split used for testing, as ``val_split``; null for none.",
+    images_folder="the images folder under root (celeba: default ``images``; ganimation: default ``imgs``).",
+    labels_file="the labels file under root (celeba: default ``list_attr_celeba.txt``; ganimation: "
+    "default ``aus_openface.pkl``).",
+    aligned_evaluation="(folders layout) the evaluation splits hold every scene in every domain under "
+    "the same file name (renderings, or photographs of one pose), so translations are scored "
+    "against the true ones (L1, PSNR, SSIM).",
+    split_fractions="(class_folders layout) the fractions of each class's images in train, val and "
+    "test (non-negative, summing to 1); null for 0.8, 0.1, 0.1. Val and test take the fraction of "
+    "a class's images rounded half up, at least one where the fraction is positive; train the rest.",
+    split_seed="(class_folders layout) the seed of the split: each class's images are shuffled by "
+    "a generator seeded from it and the class name, so adding images to one class moves no "
+    "other class's.",
+)
+class MultiDomainDataModule(_FolderDataModule):
+    """Images with domain labels, for multi-domain translation (StarGAN, GANimation).
+
+    Layouts (``layout``), each with splits ``train``, ``val_split`` and ``test_split``:
+
+    - ``folders`` (StarGAN's RaFD): ``root/<split>/<domain>/`` images for each of ``domains``
+      (other folders are not read). ``label``: int64 index into ``domains`` (exclusive domains).
+    - ``class_folders`` (class datasets that come unsplit): ``root/<domain>/`` images for
+      each of ``domains``, cut per class into ``train``, ``val`` and ``test`` by
+      ``split_fractions`` with ``split_seed``. ``label``: as ``folders``.
+    - ``celeba``: ``root/images/`` and ``root/list_attr_celeba.txt``; ``domains`` picks the
+      attributes. Splits ``train`` and ``test`` are the original StarGAN's (the lines shuffled
+      with seed 1234, 1999 test images). ``label``: float32 0/1 per attribute (1 -> 1, -1 -> 0).
+    - ``ganimation``: ``root/imgs/``, ``root/aus_openface.pkl`` (id -> action-unit
+      intensities in [0, 5]) and ``root/<split>_ids.csv`` (``train_ids.csv``,
+      ``test_ids.csv``). ``label``: float32 intensities / 5, in [0, 1]. Ids without conditions
+      are left out, as in the original; ids without images are an error.
+    - ``csv``: ``root/<split>.csv`` with a ``path`` column (relative to root) and the number
+      columns ``domains``. ``label``: float32 vector of those columns.
+
+    Images are center-cropped (``center_crop``), resized to ``image_size`` squared (area when
+    shrinking, bicubic when enlarging) and, for training, flipped horizontally at random.
+    Batches hold ``image`` (N, 3, image_size, image_size), ``label`` ((N,) or (N, C)) and
+    ``path``; with ``aligned_evaluation`` (folders), evaluation batches also hold
+    ``image_true`` (N, K, 3, image_size, image_size): each image's scene in all K domains.
+    ``demo:tints`` (folders) and ``demo:levels`` (csv) are built-in demo datasets.
+    """
+
+    _layout_hint = _MULTI_DOMAIN
+
+    def __init__(
+        self,
+        root: str | None = None,
+        layout: str = "folders",
+        domains: list[str] | None = None,
+        image_size: int = 128,
+        center_crop: int | None = None,
+        flip: bool = True,
+        batch_size: int = 16,
+        val_split: str | None = "test",
+        test_split: str | None = "test",
+        images_folder: str | None = None,
+        labels_file: str | None = None,
+        aligned_evaluation: bool = False,
+        split_fractions: list[float] | None = None,
+        split_seed: int = 0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+
+    @property
+    def label_type(self) -> str:
+        """``exclusive`` (one domain index per image), ``attributes`` (0/1 per domain) or
+        ``continuous`` (a number per domain), from the layout."""
+        return LAYOUTS[self.hparams.layout].label_type
+
+    @property
+    def demo_layout(self) -> str:
+        # Layouts without a demo never resolve a demo root (_check_options rejects one).
+        return LAYOUTS[self.hparams.layout].demo or "multi_domain"
+
+    def _check_options(self) -> None:
+        hp = self.hparams
+        if hp.layout not in LAYOUTS:
+            raise ValueError(f"data.layout={hp.layout!r} is unknown; use one of {MULTI_DOMAIN_LAYOUTS}")
+        layout = LAYOUTS[hp.layout]
+        if hp.domains is None or isinstance(hp.domains, str) or not hp.domains:
+            raise ValueError(
+                f"data.domains is required: a list of {layout.domains_are}, in label order "
+                f"(layout {hp.layout}), got {hp.domains!r}"
+            )
+        if len(set(hp.domains)) < len(hp.domains):
+            raise ValueError(f"data.domains={list(hp.domains)} names a domain twice")
+        if layout.files is None:
+            for option in ("images_folder", "labels_file"):
+                if hp[option] is not None:
+                    raise ValueError(f"data.{option} applies to the celeba and ganimation layouts, not {hp.layout}")
+        if hp.aligned_evaluation and hp.layout != "folders":
+            raise ValueError(f"data.aligned_evaluation applies to the folders layout, not {hp.layout}")
+        whose, splits = {"celeba": ("CelebA's", ("train", "test")), "class_folders": ("class_folders'", SPLITS)}.get(
+            hp.layout, (None, None)
+        )
+        for option in ("val_split", "test_split") if splits else ():
+            if hp[option] not in (None, *splits):
+                raise ValueError(
+                    f"data.{option}={hp[option]!r}: {whose} splits are {', '.join(splits[:-1])} and "
+                    f"{splits[-1]} (or null for none)"
+                )
+        if isinstance(hp.root, str) and hp.root.startswith("demo:") and layout.demo is None:
+            raise ValueError(
+                f"data.root={hp.root}: the demo datasets come in the folders (demo:tints) and csv "
+                f"(demo:levels) layouts, not {hp.layout}"
+            )
+        if hp.image_size < 1 or (hp.center_crop is not None and hp.center_crop < 1):
+            raise ValueError(
+                f"data.image_size={hp.image_size} and data.center_crop={hp.center_crop} must be positive"
+            )
+        self._split_fractions()
+
+    def _split_fractions(self) -> tuple[float, float, float]:
+        hp = self.hparams
+        if hp.layout != "class_folders":
+            if hp.split_fractions is not None:
+                raise ValueError(f"data.split_fractions applies to the class_folders layout, not {hp.layout}")
+            return DEFAULT_SPLIT_FRACTIONS
+        if hp.split_seed < 0:
+            raise ValueError(f"data.split_seed={hp.split_seed} must be non-negative")
+        if hp.split_fractions is None:
+            return DEFAULT_SPLIT_FRACTIONS
+        fractions = tuple(float(f) for f in hp.split_fractions)
+        if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6 or fractions[0] == 0:
+            raise ValueError(
+                f"data.split_fractions={list(hp.split_fractions)} must be three non-negative fractions "
+                "(train, val, test) summing to 1, train's positive"
+            )
+        return fractions
+
+    def _transform(self, train: bool) -> A.Compose:
+        hp = self.hparams
+        crop = LAYOUTS[hp.layout].crop if hp.center_crop is None else hp.center_crop
+        steps: list[A.BasicTransform] = [] if crop is None else [A.CenterCrop(crop, crop)]
+        steps.append(resize_square(hp.image_size))
+        if train and hp.flip:
+            steps.append(A.HorizontalFlip(p=0.5))
+        return A.Compose(steps)
+
+    def _dataset(self, root: Path, role: str, split: str) -> MultiDomainDataset:
+        hp = self.hparams
+        domains, train = list(hp.domains), role == "train"
+        if hp.layout == "folders":
+            paths, labels = read_domain_folders(root / split, domains)
+            if hp.aligned_evaluation and not train:
+                aligned = aligned_domain_paths(root / split, domains, paths, labels)
+                return MultiDomainDataset(paths, labels, self._transform(train), aligned)
+        elif hp.layout == "class_folders":
+            paths, labels = read_class_folders(root, domains, split, self._split_fractions(), hp.split_seed)
+        elif hp.layout == "csv":
+            paths, labels = read_condition_csv(root / f"{split}.csv", root, domains)
+        else:
+            default_images, default_labels = LAYOUTS[hp.layout].files
+            images_folder = root / (hp.images_folder or default_images)
+            labels_file = root / (hp.labels_file or default_labels)
+            if hp.layout == "celeba":
+                paths, labels = read_celeba_attributes(labels_file, images_folder, domains, split)
+            else:
+                ids_file = root / f"{split}_ids.csv"
+                paths, labels = read_au_conditions(ids_file, images_folder, labels_file, domains)
+        return MultiDomainDataset(paths, labels, self._transform(train))

@@ -1,0 +1,249 @@
+"""The reference-pair layout (reference-guided translation, e.g. makeup): source images with
+reference images, from two folders per split or side by side, optionally aligned by affine
+warps."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from i2i_zoo.data.base import (
+    ImageFolderDataset,
+    _apply,
+    _check_channels,
+    _PreprocessedDataModule,
+    _SideBySideDataset,
+    _resize_to,
+    document_arguments,
+)
+from i2i_zoo.data.io import list_images, read_image, require_folder, to_tensor
+from i2i_zoo.data.stream import _RandomDataset
+
+_REFERENCE = (
+    "(root/<split>/source/ and root/<split>/reference/, or with data.layout: side_by_side "
+    "root/<split>/ holding source|reference images; splits train, val, test)"
+)
+REFERENCE_LAYOUTS = ("folders", "side_by_side")
+
+
+class AffineWarps:
+    """Affine maps of images to a shared canonical frame (e.g. from a face aligner's
+    landmarks), read from a CSV with the columns ``path,a11,a12,a13,a21,a22,a23``.
+
+    Pixel coordinates (x, y) of the image at ``root / path`` map to the canonical frame by
+    ``[[a11, a12, a13], [a21, a22, a23]] @ (x, y, 1)``, in OpenCV's convention (x right, y down,
+    pixel centres at integers).
+    """
+
+    COLUMNS = ("path", "a11", "a12", "a13", "a21", "a22", "a23")
+
+    def __init__(self, file: str | os.PathLike, root: str | os.PathLike) -> None:
+        self.file = Path(file)
+        if not self.file.is_file():
+            raise FileNotFoundError(
+                f"data.warps_file: {self.file} does not exist (a CSV with columns {','.join(self.COLUMNS)})"
+            )
+        self.matrices: dict[Path, np.ndarray] = {}
+        with open(self.file, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [column for column in self.COLUMNS if column not in (reader.fieldnames or ())]
+            if missing:
+                raise ValueError(
+                    f"data.warps_file: {self.file} lacks the columns {missing}; "
+                    f"it needs {','.join(self.COLUMNS)}"
+                )
+            for row in reader:
+                self.matrices[Path(root) / row["path"]] = self._matrix(row, reader.line_num)
+
+    def _matrix(self, row: dict[str, str | None], line: int) -> np.ndarray:
+        try:
+            values = [float(row[column]) for column in self.COLUMNS[1:]]
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"data.warps_file: {self.file} line {line}: a11..a23 must be numbers, got {row}"
+            ) from None
+        matrix = np.array([values[:3], values[3:], [0.0, 0.0, 1.0]])
+        if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix)) < 1e-12:
+            raise ValueError(
+                f"data.warps_file: {self.file} line {line}: the matrix of {row['path']} is not invertible"
+            )
+        return matrix
+
+    def require(self, paths: list[Path]) -> None:
+        """Raise naming the first of ``paths`` without a row."""
+        for path in paths:
+            if path not in self.matrices:
+                raise ValueError(f"{path} has no row in the warps file {self.file} (data.warps_file)")
+
+    def align(
+        self, reference: np.ndarray, reference_path: Path, source_path: Path, size: tuple[int, int]
+    ) -> np.ndarray:
+        """Warp ``reference`` onto the pixel grid of its source, ``size`` = (width, height):
+        reference pixels go to the canonical frame, then back by the source's inverse map.
+        Bilinear; edges replicated, because reflecting would mirror features such as eyes
+        into the border."""
+        to_source = np.linalg.inv(self.matrices[source_path]) @ self.matrices[reference_path]
+        warped = cv2.warpAffine(
+            reference, to_source[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        return warped.reshape(size[1], size[0], reference.shape[2])
+
+
+
+class ReferencePairDataset(_RandomDataset):
+    """Source images, each with a reference image (e.g. a makeup style), from two folders.
+
+    Its length is the number of sources; item ``i`` takes source ``i`` and a random reference
+    (from the data stream) or, with ``random_pairing=False``, reference ``i % len(references)``
+    (names sorted). With ``warps``, every source and reference needs a row and the reference is
+    warped onto its source's pixel grid; otherwise a reference of another size is resized to
+    the source's. ``transform`` is called as ``transform(image=source, B=reference)``, so both
+    get the same crop and flip.
+    """
+
+    def __init__(
+        self,
+        source_folder: str | os.PathLike,
+        reference_folder: str | os.PathLike,
+        channels: int = 3,
+        transform: A.Compose | None = None,
+        random_pairing: bool = True,
+        warps: AffineWarps | None = None,
+    ) -> None:
+        _check_channels(channels=channels)
+        self.source_paths = list_images(source_folder, "a folder of source images")
+        self.reference_paths = list_images(reference_folder, "a folder of reference images")
+        if warps is not None:
+            warps.require(self.source_paths + self.reference_paths)
+        self.channels, self.transform = channels, transform
+        self.random_pairing, self.warps = random_pairing, warps
+
+    def __len__(self) -> int:
+        return len(self.source_paths)
+
+    def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
+        source_path = self.source_paths[index]
+        if self.random_pairing:
+            reference_index = int(torch.randint(len(self.reference_paths), (), generator=generator))
+        else:
+            reference_index = index % len(self.reference_paths)
+        reference_path = self.reference_paths[reference_index]
+        source = read_image(source_path, self.channels, option="data.channels")
+        reference = read_image(reference_path, self.channels, option="data.channels")
+        height, width = source.shape[:2]
+        if self.warps is not None:
+            reference = self.warps.align(reference, reference_path, source_path, (width, height))
+        elif reference.shape[:2] != (height, width):
+            reference = _resize_to(reference, height, width)
+        out = _apply(self.transform, source_path, generator, image=source, B=reference)
+        return {"source": to_tensor(out["image"]), "reference": to_tensor(out["B"]),
+                "source_path": str(source_path), "reference_path": str(reference_path)}
+
+
+class SideBySideReferenceDataset(_SideBySideDataset):
+    """Side-by-side images, source left half and reference right half (pix2pix's AB files);
+    ``transform`` gives both halves the same crop and flip."""
+
+    halves = ("source", "reference")
+
+    def __init__(
+        self, folder: str | os.PathLike, channels: int = 3, transform: A.Compose | None = None
+    ) -> None:
+        super().__init__(
+            folder, (channels, channels), ("data.channels", "data.channels"), transform,
+            "a folder of side-by-side source|reference images",
+        )
+
+
+@document_arguments(
+    layout="``folders`` (``<split>/source/`` and ``<split>/reference/``) or ``side_by_side`` "
+    "(``<split>/`` images, source left half | reference right half).",
+    source_folder="name of the source subfolder of each split (``folders`` layout).",
+    reference_folder="name of the reference subfolder of each split (``folders`` layout).",
+    random_pairing="pair each training source with a random reference; if false, and always in "
+    "evaluation, source ``i`` gets reference ``i % len(references)`` (names sorted).",
+    warps_file="a CSV relative to root (columns ``path,a11,a12,a13,a21,a22,a23``, path relative to "
+    "root) of the affine map from each image's pixel coordinates (x, y) to a shared canonical "
+    "frame (e.g. from face landmarks); each reference is then warped onto its source before "
+    "cropping. ``folders`` layout only.",
+    predict_reference="the reference image ``predict`` gives every source (resized to each "
+    "source's size). Swapping roles removes a style: made-up faces as the sources and a bare face "
+    "as the reference.",
+)
+class ReferencePairDataModule(_PreprocessedDataModule):
+    """Source images with reference images, for reference-guided translation (e.g. makeup).
+
+    ``layout: folders`` reads ``root/<split>/source/`` and ``root/<split>/reference/`` (folder
+    names are options); ``layout: side_by_side`` reads ``root/<split>/`` images holding the
+    source in the left half and the reference in the right. Splits: ``train``, ``val_split``,
+    ``test_split``. Source and reference get the same crop and flip; in the ``folders`` layout a
+    reference whose size differs from its source's is first resized to it. Batches hold
+    ``source``, ``reference``, ``source_path``, ``reference_path``; ``predict_dir`` holds sources.
+    """
+
+    demo_layout = "reference"
+    _layout_hint = _REFERENCE
+
+    def __init__(
+        self,
+        root: str | None = None,
+        layout: str = "folders",
+        source_folder: str = "source",
+        reference_folder: str = "reference",
+        channels: int = 3,
+        random_pairing: bool = True,
+        warps_file: str | None = None,
+        val_split: str | None = "val",
+        test_split: str | None = "test",
+        predict_reference: str | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.predict_dir is None or self.hparams.predict_reference is None:
+            raise ValueError(
+                "predict needs data.predict_dir (a folder of source images) and data.predict_reference "
+                "(the reference image file they are rendered like)"
+            )
+        reference = Path(self.hparams.predict_reference).expanduser()
+        if not reference.is_file():
+            raise FileNotFoundError(f"data.predict_reference: {reference} is not an image file")
+        dataset = ImageFolderDataset(self.predict_dir, reference)
+        return self._loader(dataset, batch_size=1)  # images may differ in size
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        hp = self.hparams
+        if hp.layout not in REFERENCE_LAYOUTS:
+            raise ValueError(f"data.layout={hp.layout!r} is unknown; use one of {REFERENCE_LAYOUTS}")
+        if hp.warps_file is not None and hp.layout != "folders":
+            raise ValueError(
+                "data.warps_file needs data.layout: folders (a warps row maps one image, and a "
+                "side-by-side image holds two)"
+            )
+
+    def _dataset(self, root: Path, role: str, split: str) -> ReferencePairDataset | SideBySideReferenceDataset:
+        hp = self.hparams
+        folder, hint, train = root / split, self._hint(role), role == "train"
+        if hp.layout == "side_by_side":
+            require_folder(folder, f"the reference layout {_REFERENCE}{hint}")
+            return SideBySideReferenceDataset(folder, hp.channels, self._transform(train))
+        folders = (folder / hp.source_folder, folder / hp.reference_folder)
+        for subfolder in folders:
+            require_folder(
+                subfolder,
+                f"the reference layout {_REFERENCE}; data.source_folder and "
+                f"data.reference_folder name the subfolders{hint}",
+            )
+        warps = None if hp.warps_file is None else AffineWarps(root / hp.warps_file, root)
+        return ReferencePairDataset(
+            *folders, hp.channels, self._transform(train), train and hp.random_pairing, warps
+        )
