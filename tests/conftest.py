@@ -33,6 +33,22 @@ def trainer_device(monkeypatch):
 
 
 @pytest.fixture
+def quiet_trainer(tmp_path):
+    """A factory of CPU Trainers writing under the test's folder, with no logger, progress bar,
+    model summary, checkpointing, sanity check or validation unless `options` ask for them."""
+    from lightning.pytorch import Trainer
+
+    def make(**options):
+        settings = dict(
+            accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+            enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=tmp_path,
+        )
+        return Trainer(**{**settings, **options})
+
+    return make
+
+
+@pytest.fixture
 def demo_paired():
     """A factory for a small PairedDataModule on the `shapes` demo data (no worker processes)."""
     from i2i_zoo.data import PairedDataModule

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch import seed_everything
 from lightning.pytorch.callbacks import Checkpoint
 from phased_method import PHASED
 from torch.utils.data import DataLoader
@@ -22,13 +22,6 @@ STEP_CASES = [(entry, {}) for entry in ENTRIES] + [(entry, edge) for entry in EN
 RESUME_CASES = [(entry, 4) for entry in METHODS.values()] + [(PHASED, 2), (PHASED, 4)]
 
 
-def _trainer(root: Path, **options) -> Trainer:
-    settings = dict(
-        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=root,
-    )
-    return Trainer(**{**settings, **options})
-
 
 def _samples(entry, n: int) -> list[dict]:
     batch = entry.make_batch(n, torch.Generator().manual_seed(0))
@@ -42,11 +35,11 @@ def _parameters(optimizer) -> list[torch.nn.Parameter]:
 @pytest.mark.parametrize(
     "entry, options", STEP_CASES, ids=[f"{entry.name}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'tiny'}" for entry, o in STEP_CASES]
 )
-def test_one_training_step(tmp_path, entry, options):
+def test_one_training_step(quiet_trainer, entry, options):
     seed_everything(0)
     model = entry.build(**options)
     before = {id(p): p.detach().clone() for p in model.parameters()}
-    trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=1, log_every_n_steps=1)
+    trainer = quiet_trainer(max_epochs=1, limit_train_batches=1, log_every_n_steps=1)
     trainer.fit(model, train_dataloaders=DataLoader(_samples(entry, 2), batch_size=2))
 
     assert model.iteration == 1
@@ -77,11 +70,11 @@ class _InterruptAfter(Checkpoint):
 
 
 @pytest.mark.parametrize("entry, stop", RESUME_CASES, ids=[f"{entry.name}-after{stop}" for entry, stop in RESUME_CASES])
-def test_midepoch_checkpoint_resumes_bit_for_bit(tmp_path, entry, stop):
+def test_midepoch_checkpoint_resumes_bit_for_bit(quiet_trainer, tmp_path, entry, stop):
     def fit(callbacks=(), ckpt_path=None):
         model = entry.build(ema_decay=0.5, ema_start=1)
-        trainer = _trainer(
-            tmp_path, max_epochs=2, limit_train_batches=3, callbacks=list(callbacks), enable_checkpointing=bool(callbacks),
+        trainer = quiet_trainer(
+            max_epochs=2, limit_train_batches=3, callbacks=list(callbacks), enable_checkpointing=bool(callbacks),
             plugins=[AtomicCheckpointIO()],
         )
         trainer.fit(model, datamodule=entry.build_datamodule(), ckpt_path=ckpt_path)

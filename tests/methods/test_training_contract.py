@@ -3,7 +3,7 @@ averages and the run length in iterations."""
 
 import pytest
 import torch
-from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch import Callback, seed_everything
 from phased_method import PHASED, PhasedMethod
 from torch import nn
 from torch.utils.data import DataLoader
@@ -13,13 +13,6 @@ from i2i_zoo.methods.ema import ema_copy, update_ema
 from i2i_zoo.methods.optimizers import StarGANDecay, split_batch
 from i2i_zoo.methods.phases import check_phases
 
-
-def _trainer(tmp_path, **options) -> Trainer:
-    settings = dict(
-        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=tmp_path,
-    )
-    return Trainer(**{**settings, **options})
 
 
 class _Regression(I2IMethod):
@@ -43,14 +36,14 @@ class _Regression(I2IMethod):
 
 
 @pytest.mark.parametrize("accumulation", [2, 4])
-def test_accumulated_micro_batches_equal_one_step_on_the_whole_batch(tmp_path, accumulation):
+def test_accumulated_micro_batches_equal_one_step_on_the_whole_batch(quiet_trainer, accumulation):
     generator = torch.Generator().manual_seed(0)
     data = [(torch.randn(4, generator=generator, dtype=torch.float64), torch.randn(3, generator=generator, dtype=torch.float64)) for _ in range(8)]
 
     def train(parts):
         torch.manual_seed(0)
         model = _Regression(parts).double()
-        _trainer(tmp_path, max_epochs=1, precision="64-true", log_every_n_steps=1).fit(model, DataLoader(data, batch_size=8))
+        quiet_trainer(max_epochs=1, precision="64-true", log_every_n_steps=1).fit(model, DataLoader(data, batch_size=8))
         return model
 
     whole, accumulated = train(1), train(accumulation)
@@ -60,7 +53,7 @@ def test_accumulated_micro_batches_equal_one_step_on_the_whole_batch(tmp_path, a
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
 
 
-def test_accumulation_needs_a_function_and_equal_parts(tmp_path):
+def test_accumulation_needs_a_function_and_equal_parts(quiet_trainer):
     class Wrong(_Regression):
         def training_step(self, batch, batch_idx):
             x, y = batch
@@ -68,9 +61,9 @@ def test_accumulation_needs_a_function_and_equal_parts(tmp_path):
 
     data = [(torch.randn(4), torch.randn(3)) for _ in range(6)]
     with pytest.raises(ValueError, match="optimizer 'G' accumulates 2 micro-batches: pass optimize\\(\\) a function"):
-        _trainer(tmp_path, max_epochs=1).fit(Wrong(2), DataLoader(data, batch_size=6))
+        quiet_trainer(max_epochs=1).fit(Wrong(2), DataLoader(data, batch_size=6))
     with pytest.raises(ValueError, match="a batch of 6 does not split into 4 equal micro-batches"):
-        _trainer(tmp_path, max_epochs=1).fit(_Regression(4), DataLoader(data, batch_size=6))
+        quiet_trainer(max_epochs=1).fit(_Regression(4), DataLoader(data, batch_size=6))
 
 
 def test_split_batch_cuts_tensors_and_per_sample_lists():
@@ -89,7 +82,7 @@ def _equal(a: dict, b: dict) -> bool:
     return all(torch.equal(a[name], b[name]) for name in a)
 
 
-def _phase_run(tmp_path, frozen_mode: str, iterations: int):
+def _phase_run(quiet_trainer, frozen_mode: str, iterations: int):
     """PhasedMethod (switch at 2) trained `iterations` batches; the G and adaptor states and the
     optimizer states after each iteration."""
     seed_everything(0)
@@ -111,12 +104,12 @@ def _phase_run(tmp_path, frozen_mode: str, iterations: int):
             })
 
     datamodule = PHASED.build_datamodule()
-    _trainer(tmp_path, max_epochs=1, limit_train_batches=iterations, callbacks=[Snapshots()]).fit(model, datamodule=datamodule)
+    quiet_trainer(max_epochs=1, limit_train_batches=iterations, callbacks=[Snapshots()]).fit(model, datamodule=datamodule)
     return model, history
 
 
-def test_a_frozen_network_in_eval_mode_keeps_weights_buffers_and_optimizer_state(tmp_path):
-    model, history = _phase_run(tmp_path, "eval", iterations=4)
+def test_a_frozen_network_in_eval_mode_keeps_weights_buffers_and_optimizer_state(quiet_trainer):
+    model, history = _phase_run(quiet_trainer, "eval", iterations=4)
     warmup, joint = history[:2], history[2:]
     # Warm-up: G frozen in eval mode, weights and batch-norm statistics unchanged, its optimizer never stepped.
     assert all(h["G_modes"] == {False} for h in warmup)
@@ -134,8 +127,8 @@ def test_a_frozen_network_in_eval_mode_keeps_weights_buffers_and_optimizer_state
     assert model.current_phase().name == "joint"
 
 
-def test_a_frozen_network_in_train_mode_keeps_weights_but_moves_its_statistics(tmp_path):
-    _, history = _phase_run(tmp_path, "train", iterations=2)
+def test_a_frozen_network_in_train_mode_keeps_weights_but_moves_its_statistics(quiet_trainer):
+    _, history = _phase_run(quiet_trainer, "train", iterations=2)
     first, second = history
     assert first["G_modes"] == {True}
     weights = {k: v for k, v in first["G"].items() if "running" not in k and "num_batches" not in k}
@@ -171,7 +164,7 @@ def test_update_ema_averages_parameters_and_float_buffers_and_copies_counters():
     assert all(torch.equal(a, b) for a, b in zip(average.state_dict().values(), network.state_dict().values()))
 
 
-def test_ema_copies_before_ema_start_then_averages(tmp_path):
+def test_ema_copies_before_ema_start_then_averages(quiet_trainer):
     seed_everything(0)
     copies = []
 
@@ -180,19 +173,19 @@ def test_ema_copies_before_ema_start_then_averages(tmp_path):
             copies.append(all(torch.equal(a, b) for a, b in zip(pl_module.G.parameters(), pl_module.G_ema.parameters())))
 
     model = PhasedMethod(switch=1, ema_decay=0.5, ema_start=2)  # G frozen in iteration 0
-    _trainer(tmp_path, max_epochs=1, limit_train_batches=4, callbacks=[Compare()]).fit(model, datamodule=PHASED.build_datamodule())
+    quiet_trainer(max_epochs=1, limit_train_batches=4, callbacks=[Compare()]).fit(model, datamodule=PHASED.build_datamodule())
     assert copies == [True, True, False, False]
     with pytest.raises(RuntimeError, match="call self.init_ema\\(\\) at the end of __init__"):
         class Forgot(PhasedMethod):
             def init_ema(self):
                 pass
 
-        _trainer(tmp_path, max_epochs=1, limit_train_batches=1).fit(Forgot(ema_decay=0.5), datamodule=PHASED.build_datamodule())
+        quiet_trainer(max_epochs=1, limit_train_batches=1).fit(Forgot(ema_decay=0.5), datamodule=PHASED.build_datamodule())
 
 
-def test_max_iterations_ends_the_run_mid_epoch(tmp_path):
+def test_max_iterations_ends_the_run_mid_epoch(quiet_trainer):
     model = PhasedMethod(max_iterations=3)
-    trainer = _trainer(tmp_path, max_epochs=5, limit_train_batches=2)
+    trainer = quiet_trainer(max_epochs=5, limit_train_batches=2)
     trainer.fit(model, datamodule=PHASED.build_datamodule())
     assert model.iteration == 3
 
@@ -229,13 +222,13 @@ def test_schedules_by_name_and_class_path():
         Schedule("no.such.Schedule")
 
 
-def test_a_schedule_advances_for_an_optimizer_that_did_not_step(tmp_path):
+def test_a_schedule_advances_for_an_optimizer_that_did_not_step(quiet_trainer):
     """StarGAN's rule by iteration: G, which steps every n_critic-th iteration, decays on every one."""
     from i2i_zoo.methods import METHODS
 
     entry = METHODS["StarGAN"]
     model = entry.build(n_critic=3, num_iters=4, num_iters_decay=4, lr_update_step=1)
-    trainer = _trainer(tmp_path, max_epochs=-1, log_every_n_steps=1)
+    trainer = quiet_trainer(max_epochs=-1, log_every_n_steps=1)
     trainer.fit(model, datamodule=entry.build_datamodule())
     assert model.iteration == 4  # num_iters is the run's length
     g_optimizer = trainer.optimizers[0]
