@@ -125,9 +125,7 @@ class I2IMethod(L.LightningModule):
         A non-finite loss stops training with an error naming the optimizer, the terms at fault
         and the iteration; it is checked on the iterations Lightning logs, at the end of an epoch
         and before a checkpoint is written, since a check waits for the GPU."""
-        optimizer = self.optimizers()
-        if isinstance(optimizer, list):
-            optimizer = optimizer[self._optimizer_index[name]]
+        optimizer = self._optimizer_list()[self._optimizer_index[name]]
         if not any(p.requires_grad for group in optimizer.param_groups for p in group["params"]):
             return
         parts = self._accumulation.get(name, 1)
@@ -190,6 +188,11 @@ class I2IMethod(L.LightningModule):
         for key, value in terms.items():
             self.log(f"{prefix}/{key}", value.detach(), batch_size=batch_size, sync_dist=prefix != "train")
 
+    def _optimizer_list(self) -> list:
+        """The LightningOptimizers in `optimizer_specs` order (Lightning gives one alone unlisted)."""
+        optimizers = self.optimizers()
+        return optimizers if isinstance(optimizers, list) else [optimizers]
+
     def _step_schedules(self, unit: str) -> None:
         """Advance every schedule counted in `unit`, whether its optimizer stepped or not (the
         rate is a function of the count: PyTorch's warning about a schedule stepped before its
@@ -205,10 +208,8 @@ class I2IMethod(L.LightningModule):
     def _log_learning_rates(self) -> None:
         """`lr-<optimizer>` (its first group's rate), and `lr-<optimizer>/<group>` for the other
         named groups."""
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         rates = {}
-        for name, optimizer in zip(self._optimizer_index, optimizers):
+        for name, optimizer in zip(self._optimizer_index, self._optimizer_list()):
             groups = optimizer.param_groups
             rates[f"lr-{name}"] = groups[0]["lr"]
             rates.update({f"lr-{name}/{g.get('name', i)}": g["lr"] for i, g in enumerate(groups[1:], 1)})

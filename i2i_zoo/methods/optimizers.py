@@ -151,21 +151,23 @@ def split_batch(batch: Any, parts: int) -> list[Any]:
     if parts == 1:
         return [batch]
     if isinstance(batch, torch.Tensor):
-        if len(batch) % parts:
-            raise ValueError(f"a batch of {len(batch)} does not split into {parts} equal micro-batches (accumulation)")
-        return list(batch.chunk(parts))
+        return list(batch.split(_part_size(len(batch), parts)))
     if isinstance(batch, dict):
         columns = {key: split_batch(value, parts) for key, value in batch.items()}
         return [{key: column[i] for key, column in columns.items()} for i in range(parts)]
     if isinstance(batch, (list, tuple)):
         if batch and not isinstance(batch[0], (torch.Tensor, dict, list, tuple)):
-            size = len(batch) // parts  # a per-sample list such as paths
-            if len(batch) % parts:
-                raise ValueError(f"a batch of {len(batch)} does not split into {parts} equal micro-batches (accumulation)")
+            size = _part_size(len(batch), parts)  # a per-sample list such as paths
             return [type(batch)(batch[i * size : (i + 1) * size]) for i in range(parts)]
         columns = [split_batch(value, parts) for value in batch]
         return [type(batch)(column[i] for column in columns) for i in range(parts)]
     return [batch] * parts  # a scalar or None shared by all micro-batches
+
+
+def _part_size(size: int, parts: int) -> int:
+    if size % parts:
+        raise ValueError(f"a batch of {size} does not split into {parts} equal micro-batches (accumulation)")
+    return size // parts
 
 
 def policy_schedule(
