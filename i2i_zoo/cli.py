@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -16,10 +17,18 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
 
 import i2i_zoo.callbacks  # noqa: F401  (registers SampleGrid, PredictionWriter for short names)
-import i2i_zoo.data  # noqa: F401  (registers the datamodules for short names such as --data PairedDataModule)
+import i2i_zoo.data  # registers the datamodules for short names such as --data PairedDataModule
 import i2i_zoo.metrics  # noqa: F401  (registers ImageQualityMetrics)
 from i2i_zoo.callbacks import read_checkpoint
-from i2i_zoo.methods import METHODS, I2IMethod  # importing the registry gives the methods short names (--model Pix2Pix)
+from i2i_zoo.data import PairedDataModule
+from i2i_zoo.methods import METHODS, I2IMethod, own_class, stored_method_class  # importing the registry gives the methods short names (--model Pix2Pix)
+
+# Files a run writes into its log folder as it starts (LightningCLI's config, the logger's
+# hyperparameters), besides TensorBoard's event files.
+STARTUP_FILES = ("config.yaml", "hparams.yaml")
+
+# --ckpt_path values that Lightning resolves itself (the registry's start with "registry").
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc")
 
 # Settings that follow from the data, set on the datamodule and copied to the model:
 # (datamodule argument, model argument), applied where both classes take them.
@@ -40,20 +49,50 @@ class I2IZooCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning replaces the model's configuration by the checkpoint's hyperparameters; the
-        # inference options given on the command line (I2IMethod.inference_options) still apply.
+        """The model's configuration from `--ckpt_path` (read by the project's own reader, a URL
+        included), as Lightning does, after checking that the checkpoint holds the recipe's method
+        and that no model option named on the command line differs from the checkpoint's (recipe
+        values yield to it silently). In validate/test/predict, the method's inference_options
+        given on the command line apply over the checkpoint's."""
         subcommand = self.config.get("subcommand")
-        model = self.config[subcommand].get("model") if subcommand else None
+        config = self.config[subcommand] if subcommand else None
+        ckpt_path = config.get("ckpt_path") if config else None
+        if not ckpt_path or str(ckpt_path) in LIGHTNING_CKPT_NAMES or str(ckpt_path).startswith("registry"):
+            return
+        hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        if not hparams:
+            return
+        model = config.get("model")
+        stored_class = hparams.pop("_class_path", None)
+        if stored_class is not None:
+            _check_same_method(ckpt_path, stored_class, model.class_path if isinstance(model, Namespace) else None)
         given = {}
         if isinstance(model, Namespace) and isinstance(model.get("init_args"), Namespace):
-            given = {
-                name: model.init_args[name]
-                for name in _command_line_model_options(self._argv)
-                if name in _inference_options(model.class_path) and name in model.init_args
-            }
-        super()._parse_ckpt_path()
+            given = {name: model.init_args[name] for name in _command_line_model_options(self._argv) if name in model.init_args}
+        stored = {"class_path": stored_class, "dict_kwargs": dict(hparams)} if stored_class else dict(hparams)
+        try:
+            self.config = self.parser.parse_object({subcommand: {"model": stored}}, self.config)
+        except SystemExit:
+            sys.stderr.write(f"Parsing of the hyperparameters of --ckpt_path {ckpt_path} failed!\n")
+            raise
+        inference = _inference_options(stored_class) if subcommand != "fit" and stored_class else ()
         for name, value in given.items():
-            self.config[subcommand].model.init_args[name] = value
+            if name in inference or name not in hparams:
+                self.config[subcommand].model.init_args[name] = value
+            elif not _same_value(hparams[name], value):
+                raise ValueError(
+                    f"--model.init_args.{name}={value!r} differs from the checkpoint's {name}={hparams[name]!r} "
+                    f"(--ckpt_path {ckpt_path}): {subcommand} with a checkpoint keeps the settings it was trained "
+                    f"with. Drop the option, or train a new model without --ckpt_path"
+                )
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            _remove_unused_log_dir(self.trainer)
+            raise
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument(
@@ -68,6 +107,24 @@ class I2IZooCLI(LightningCLI):
         # predict translates whatever folder it is given: the data's crop settings do not apply.
         if self.subcommand != "predict":
             link_data_to_model(config)
+
+
+def _remove_unused_log_dir(trainer) -> None:
+    """After a failed run that never stepped an optimizer: remove the logger's version folder if
+    it holds only what every run writes as it starts (config, hyperparameters, event files), so
+    failed attempts leave no empty version_N folders. Rank 0 only (not trainer.log_dir: it
+    broadcasts, and the other ranks may be gone)."""
+    logger = trainer.logger
+    if logger is None or not trainer.is_global_zero or trainer.global_step > 0 or not logger.log_dir:
+        return
+    folder = Path(logger.log_dir)
+    if not folder.is_dir():
+        return
+    entries = list(folder.rglob("*"))
+    if all(e.is_file() and (e.name in STARTUP_FILES or e.name.startswith("events.out.tfevents")) for e in entries):
+        shutil.rmtree(folder)
+        if not any(folder.parent.iterdir()):
+            folder.parent.rmdir()  # the logger's name folder, which this run created
 
 
 def expand_recipe_bases(argv: list[str]) -> list[str]:
@@ -124,6 +181,23 @@ def _command_line_model_options(argv: list[str]) -> set[str]:
         if key.startswith("--model."):
             names.add(key.removeprefix("--model.").removeprefix("init_args."))
     return names
+
+
+def _same_value(stored: object, given: object) -> bool:
+    """Whether a checkpoint's option value equals the command line's (YAML lists vs tuples)."""
+    normalise = lambda v: list(map(normalise, v)) if isinstance(v, (list, tuple)) else v  # noqa: E731
+    return normalise(stored) == normalise(given)
+
+
+def _check_same_method(ckpt_path: str, stored_class: str, given_class: str | None) -> None:
+    """The checkpoint's method must be a registered one, and the one the recipe or command line names."""
+    stored = stored_method_class(stored_class, f"--ckpt_path {ckpt_path}")
+    if given_class is not None and _class(given_class) is not stored:
+        raise ValueError(
+            f"--ckpt_path {ckpt_path} holds a {stored.__name__} model, but the recipe or --model gives "
+            f"{given_class.rpartition('.')[2]}: use the {stored.__name__} recipe, or no recipe (the checkpoint "
+            "names its method and datamodule)"
+        )
 
 
 def _class(class_path: str) -> type:
@@ -201,9 +275,28 @@ def classes_from_checkpoint(argv: list[str]) -> list[str]:
             f"--ckpt_path {path} does not name its method (no _class_path: it was not written by `i2i-zoo fit`); "
             f"pass --model with one of {', '.join(METHODS)}, or a recipe with -c"
         )
-    data_class = checkpoint.get("datamodule_hyper_parameters", {}).get("_class_path", "i2i_zoo.data.PairedDataModule")
-    injected = [f"--model={model_class}"] + ([] if "--data" in given else [f"--data={data_class}"])
+    method = stored_method_class(model_class, f"--ckpt_path {path}")
+    data_class = checkpoint.get("datamodule_hyper_parameters", {}).get("_class_path")
+    datamodule = PairedDataModule if data_class is None else registered_datamodule(data_class, f"--ckpt_path {path}")
+    print(f"i2i-zoo: --ckpt_path {path} holds a {method.__name__} model ({datamodule.__name__})", file=sys.stderr)
+    injected = [f"--model={_path_of(method)}"] + ([] if "--data" in given else [f"--data={_path_of(datamodule)}"])
     return [argv[0], *injected, *argv[1:]]
+
+
+def registered_datamodule(class_path: str, source: str) -> type[LightningDataModule]:
+    """The i2i-zoo datamodule a checkpoint names (only i2i-zoo's own modules are looked in)."""
+    datamodules = [cls for cls in vars(i2i_zoo.data).values() if isinstance(cls, type) and issubclass(cls, LightningDataModule)]
+    datamodule = own_class(class_path, datamodules)
+    if datamodule is None:
+        raise ValueError(
+            f"{source} names the datamodule class {class_path!r}, which is not one of i2i-zoo's "
+            f"({', '.join(sorted(cls.__name__ for cls in datamodules))}); pass --data"
+        )
+    return datamodule
+
+
+def _path_of(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def run(argv: list[str]) -> LightningCLI | None:

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.export import Dim
 
 from i2i_zoo.callbacks import read_checkpoint
-from i2i_zoo.methods import I2IMethod, method_class
+from i2i_zoo.methods import I2IMethod, method_class, stored_method_class
 
 FORMATS = ("onnx", "pt2")
 ONNX_INPUT, ONNX_OUTPUT = "image", "translated"
@@ -156,15 +156,18 @@ def load_method(checkpoint: str | os.PathLike, model_class: str | type[I2IMethod
     path = Path(checkpoint)
     stored = read_checkpoint(path, "--ckpt")
     if model_class is None:
-        model_class = stored.get("hyper_parameters", {}).get("_class_path")
-        if model_class is None:
+        stored_class = stored.get("hyper_parameters", {}).get("_class_path")
+        if stored_class is None:
             raise ValueError(
                 f"checkpoint {path} does not name its method class (no _class_path in its hyper_parameters: "
                 "it was not written by `i2i-zoo fit`); pass --model-class, e.g. --model-class Pix2Pix "
                 "or --model-class my_package.MyMethod"
             )
-    cls = resolve_method_class(model_class) if isinstance(model_class, str) else model_class
-    return cls.load_from_checkpoint(path, map_location="cpu")
+        # A class the file names must be a registered one; a user's own comes from --model-class.
+        cls = stored_method_class(stored_class, f"checkpoint {path}")
+    else:
+        cls = resolve_method_class(model_class) if isinstance(model_class, str) else model_class
+    return cls.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
 def resolve_method_class(name: str) -> type[I2IMethod]:

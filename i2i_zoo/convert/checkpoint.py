@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning
 
 from i2i_zoo.callbacks import AtomicCheckpointIO, read_checkpoint
-from i2i_zoo.methods import I2IMethod, method_class
+from i2i_zoo.methods import I2IMethod, stored_method_class
 
 
 def save_checkpoint(model: I2IMethod, path: str | os.PathLike) -> Path:
@@ -35,12 +35,8 @@ def save_checkpoint(model: I2IMethod, path: str | os.PathLike) -> Path:
 
 def load_checkpoint(path: str | os.PathLike) -> I2IMethod:
     """The registered method in a Lightning checkpoint (trained here or converted), on the CPU.
-    The class comes from the registry by name, never from a class path imported from the file."""
+    The class must be a registered one: a class path in the file is never imported from elsewhere."""
     path = Path(path).expanduser()
     hparams = read_checkpoint(path).get("hyper_parameters", {})
-    name = str(hparams.get("_class_path", "")).rpartition(".")[2]
-    try:
-        cls = method_class(name)
-    except ValueError as error:
-        raise ValueError(f"{path} holds a model of class {hparams.get('_class_path')!r}: {error}") from error
-    return cls.load_from_checkpoint(path, map_location="cpu")
+    cls = stored_method_class(str(hparams.get("_class_path", "")), str(path))
+    return cls.load_from_checkpoint(path, map_location="cpu", weights_only=True)

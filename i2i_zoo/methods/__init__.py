@@ -7,11 +7,12 @@ from i2i_zoo.methods.image_pool import ImagePool
 from i2i_zoo.methods.optimizers import OptimizerSpec, Schedule
 from i2i_zoo.methods.phases import Phase
 from i2i_zoo.methods.pix2pix import Pix2Pix
-from i2i_zoo.methods.registry import METHODS, MethodEntry, method_class, register
+from i2i_zoo.methods.registry import METHODS, MethodEntry, method_class, own_class, register, stored_method_class
 from i2i_zoo.methods.spl import SPL, SPLReferenceTransfer, SPLSuperResolution
 from i2i_zoo.methods.stargan import StarGAN
 
 __all__ = [
     "METHODS", "CycleGAN", "EvalImages", "GANimation", "I2IMethod", "ImagePool", "MethodEntry", "OptimizerSpec", "Phase",
-    "Pix2Pix", "SPL", "SPLReferenceTransfer", "SPLSuperResolution", "Schedule", "StarGAN", "method_class", "register",
+    "Pix2Pix", "SPL", "SPLReferenceTransfer", "SPLSuperResolution", "Schedule", "StarGAN", "method_class", "own_class",
+    "register", "stored_method_class",
 ]

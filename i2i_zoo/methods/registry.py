@@ -5,6 +5,7 @@ test_contract.py) know every method from one list. A new method gets those check
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -103,6 +104,30 @@ def method_class(name: str) -> type[I2IMethod]:
     if name not in METHODS:
         raise ValueError(f"method {name!r} is not registered; the zoo has {', '.join(METHODS)}")
     return METHODS[name].cls
+
+
+def stored_method_class(class_path: str, source: str) -> type[I2IMethod]:
+    """The registered method that a checkpoint's class path names, from `source` (for errors)."""
+    method = own_class(class_path, [entry.cls for entry in METHODS.values()])
+    if method is None:
+        raise ValueError(
+            f"{source} names the method class {class_path!r}, which is not one of the registered methods "
+            f"({', '.join(METHODS)}); a class named by a checkpoint is never imported from elsewhere"
+        )
+    return method
+
+
+def own_class(class_path: str, allowed: list[type]) -> type | None:
+    """The class among `allowed` that `class_path` names inside the i2i_zoo package, else None;
+    a module outside the package is never imported (a file must not choose code to run)."""
+    module_name, _, name = class_path.rpartition(".")
+    if module_name != "i2i_zoo" and not module_name.startswith("i2i_zoo."):
+        return None
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        return None
+    return cls if cls in allowed else None
 
 
 _LOADER = {"batch_size": 2, "num_workers": 0, "val_split": None}

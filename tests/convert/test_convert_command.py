@@ -112,5 +112,5 @@ def test_convert_errors_name_the_problem(tmp_path, capsys):
         run(["convert", "pix2pix", "--G", str(tmp_path / "latest_net_G.pth"), "--output", str(tmp_path / "x.ckpt")])
     assert not (tmp_path / "x.ckpt").exists()
     torch.save({"state_dict": {}, "hyper_parameters": {"_class_path": "some.Other"}}, tmp_path / "other.ckpt")
-    with pytest.raises(ValueError, match="other.ckpt holds a model of class 'some.Other': method 'Other' is not registered; the zoo has Pix2Pix, CycleGAN, StarGAN"):
+    with pytest.raises(ValueError, match="other.ckpt names the method class 'some.Other', which is not one of the registered methods .Pix2Pix, CycleGAN, StarGAN"):
         run(["convert", "to-original", "--ckpt_path", str(tmp_path / "other.ckpt"), "--output_dir", str(tmp_path)])

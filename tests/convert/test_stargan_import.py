@@ -175,11 +175,13 @@ def test_convert_command_writes_a_checkpoint_that_predicts(tmp_path, capsys, mon
         "--trainer.enable_progress_bar", "false", "--trainer.callbacks+=PredictionWriter",
         "--trainer.callbacks.output_dir", str(tmp_path / "blond"),
     ])
-    # The command line chooses another target (an inference option); the architecture stays the
-    # checkpoint's whatever the command line says.
+    # The command line chooses another target (an inference option); the architecture is the
+    # checkpoint's, and another one on the command line is an error.
+    with pytest.raises(ValueError, match="g_conv_dim=8 differs from the checkpoint's g_conv_dim=4"):
+        run(["predict", "--ckpt_path", str(output), "--data.predict_dir", str(inputs), "--model.init_args.g_conv_dim", "8"])
     run([
         "predict", "--ckpt_path", str(output), "--data.predict_dir", str(inputs), "--data.num_workers", "0",
-        "--model.init_args.predict_target", "Male", "--model.init_args.g_conv_dim", "8",
+        "--model.init_args.predict_target", "Male",
         "--trainer.enable_progress_bar", "false", "--trainer.callbacks+=PredictionWriter",
         "--trainer.callbacks.output_dir", str(tmp_path / "male"),
     ])
