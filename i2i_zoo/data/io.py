@@ -9,6 +9,10 @@ import cv2
 import numpy as np
 import torch
 
+# OpenCV's own thread pool does not survive fork: a DataLoader worker forked after the process
+# used it can hang in its next resize. Data loading runs in parallel through the workers instead.
+cv2.setNumThreads(0)
+
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 )
