@@ -14,12 +14,13 @@ import yaml
 
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningCLI
 
 import i2i_zoo.callbacks  # noqa: F401  (registers SampleGrid, PredictionWriter for short names)
 import i2i_zoo.data  # registers the datamodules for short names such as --data PairedDataModule
 import i2i_zoo.metrics  # noqa: F401  (registers ImageQualityMetrics)
-from i2i_zoo.callbacks import read_checkpoint
+from i2i_zoo.callbacks import PredictionWriter, read_checkpoint
 from i2i_zoo.data import PairedDataModule
 from i2i_zoo.methods import METHODS, I2IMethod, own_class, stored_method_class  # importing the registry gives the methods short names (--model Pix2Pix)
 
@@ -94,6 +95,12 @@ class I2IZooCLI(LightningCLI):
             _remove_unused_log_dir(self.trainer)
             raise
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs):
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "predict":
+            add_predict_arguments(parser)
+        return parser
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument(
             "--base",
@@ -107,6 +114,9 @@ class I2IZooCLI(LightningCLI):
         # predict translates whatever folder it is given: the data's crop settings do not apply.
         if self.subcommand != "predict":
             link_data_to_model(config)
+        else:
+            prepare_predict(config)
+            self.save_config_callback = None  # predict writes images, not a config.yaml
 
 
 def _remove_unused_log_dir(trainer) -> None:
@@ -171,6 +181,49 @@ def link_data_to_model(config: Namespace) -> None:
                 f"follows the data, set data.{source} instead"
             )
         model.init_args[target] = value
+
+
+def add_predict_arguments(parser) -> None:
+    """predict's own options: where its PredictionWriter writes. Lightning does not hand them to
+    Trainer.predict; `prepare_predict` does to the writer."""
+    parser.add_argument(
+        "--output_dir", type=Optional[str], default=None,
+        help="Folder for the translated images (default: predictions/<checkpoint stem>); it must not hold the inputs.",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="Write into an --output_dir that is not empty, replacing the files of the same names.",
+    )
+    # The images go to files: keeping every translation in memory too would only grow with the folder.
+    parser.set_defaults(return_predictions=False)
+
+
+def prepare_predict(config: Namespace) -> None:
+    """predict translates with trained weights only, writes through a PredictionWriter (added when
+    trainer.callbacks has no prediction writer; --output_dir and --overwrite set it) and logs
+    nothing (no logger folder)."""
+    if not config.get("ckpt_path"):
+        raise ValueError(
+            "predict needs --ckpt_path: a checkpoint written by `i2i-zoo fit` (e.g. runs/<name>/version_0/checkpoints/"
+            "last.ckpt) or by `i2i-zoo convert` (the weights of an original release); without one the weights are untrained"
+        )
+    trainer = config.trainer
+    trainer.logger = False
+    callbacks = trainer.get("callbacks") or []
+    callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+    writers = [c for c in callbacks if issubclass(_class(c.class_path), BasePredictionWriter)]
+    options = {"output_dir": config.output_dir} if config.output_dir is not None else {}
+    options.update({"overwrite": True} if config.overwrite else {})
+    if not writers:
+        writers = [Namespace(class_path=f"{PredictionWriter.__module__}.PredictionWriter", init_args=Namespace())]
+        trainer.callbacks = [*callbacks, *writers]
+    for writer in writers:
+        if options and not issubclass(_class(writer.class_path), PredictionWriter):
+            raise ValueError(
+                f"--output_dir and --overwrite set PredictionWriter's options; {writer.class_path} in trainer.callbacks has its own"
+            )
+        for name, value in options.items():
+            writer.init_args[name] = value
 
 
 def _command_line_model_options(argv: list[str]) -> set[str]:

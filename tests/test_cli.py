@@ -1,6 +1,8 @@
 """The `i2i-zoo` command: recipes parse and run, data settings link to the model, predict writes
 one file per input, tool subcommands dispatch."""
 
+import logging
+import re
 from pathlib import Path
 
 import cv2
@@ -249,22 +251,22 @@ def test_fit_then_predict_writes_one_file_per_input_at_its_size(monkeypatch, tmp
         "--trainer.callbacks+=PredictionWriter", "--trainer.callbacks.output_dir", str(tmp_path / "out"),
     ])
     written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.*"))
-    assert written == ["a.png", "c.png", "nested/b.jpg"]
+    assert written == ["a.png", "c.bmp.png", "nested/b.jpg"]
     # The checkpoint alone names the model and datamodule classes: no recipe, no data.root.
     run([
         "predict", "--ckpt_path", str(checkpoint), "--data.predict_dir", str(inputs), "--data.num_workers", "0", *QUIET,
-        "--trainer.callbacks+=PredictionWriter", "--trainer.callbacks.output_dir", str(tmp_path / "out2"),
+        "--output_dir", str(tmp_path / "out2"),
     ])
     assert sorted(str(p.relative_to(tmp_path / "out2")) for p in (tmp_path / "out2").rglob("*.*")) == written
     for name, size in sizes.items():
-        out = tmp_path / "out" / name.replace(".bmp", ".png")
+        out = tmp_path / "out" / name.replace(".bmp", ".bmp.png")
         assert cv2.imread(str(out)).shape[:2] == size
 
 
-def test_predict_without_a_folder_names_the_option(monkeypatch, tmp_path):
+def test_predict_without_a_folder_names_the_option(monkeypatch, tmp_path, tiny_checkpoint):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="data.predict_dir"):
-        run(["predict", "-c", str(RECIPES / "quickstart.yaml"), *QUIET, "--data.num_workers", "0"])
+        run(["predict", "--ckpt_path", str(tiny_checkpoint), *QUIET, "--data.num_workers", "0"])
 
 
 def test_demo_subcommand_prints_the_dataset_folder(capsys):
@@ -304,3 +306,150 @@ def test_a_checkpoint_without_its_class_names_the_registered_methods(tmp_path):
     torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "bare.ckpt")
     with pytest.raises(ValueError, match="bare.ckpt does not name its method .*pass --model with one of Pix2Pix, CycleGAN"):
         run(["predict", "--ckpt_path", str(tmp_path / "bare.ckpt")])
+
+
+# ------------------------------------------------------------------------------------- predict
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    """A deterministic tiny Pix2Pix as `i2i-zoo convert` writes it (weights and class, no training)."""
+    from i2i_zoo.convert import save_checkpoint
+    from i2i_zoo.methods import METHODS
+
+    torch.manual_seed(0)
+    return save_checkpoint(METHODS["Pix2Pix"].build(inference_mode="eval"), tmp_path / "tiny.ckpt")
+
+
+def _write_inputs(folder: Path, names=("a.png", "b.jpg"), size=(20, 28)) -> Path:
+    rng = np.random.default_rng(2)
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / name), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    return folder
+
+
+def _predict(checkpoint, inputs, *options, recipe=()):
+    arguments = ["--ckpt_path", str(checkpoint), "--data.predict_dir", str(inputs), "--data.num_workers", "0", *QUIET, *options]
+    return run(["predict", *recipe, *arguments])  # a recipe (or --data class) before the options it lets name
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_predict_without_a_checkpoint_says_what_to_pass(monkeypatch, tmp_path):
+    """It used to translate with untrained weights and exit 0."""
+    monkeypatch.chdir(tmp_path)
+    inputs = _write_inputs(tmp_path / "inputs")
+    with pytest.raises(ValueError, match=r"predict needs --ckpt_path: .*i2i-zoo fit.*i2i-zoo convert"):
+        run(["predict", "-c", str(RECIPES / "quickstart.yaml"), "--data.predict_dir", str(inputs), "--data.num_workers", "0", *QUIET])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs"]
+
+
+def test_predict_adds_the_writer_and_leaves_no_logger_folder_or_config(monkeypatch, tmp_path, tiny_checkpoint, caplog):
+    """Without a writer it wrote nothing; the recipe's logger made a runs/ folder, and with
+    `--trainer.logger false` a config.yaml that made the next predict in that folder abort."""
+    monkeypatch.chdir(tmp_path)
+    inputs = _write_inputs(tmp_path / "inputs")
+    with caplog.at_level(logging.INFO):
+        _predict(tiny_checkpoint, inputs, recipe=("-c", str(RECIPES / "quickstart.yaml")))
+    # The default folder is named after the checkpoint.
+    assert sorted(_files(tmp_path / "predictions" / "tiny")) == ["a.png", "b.jpg"]
+    assert caplog.messages[-1] == f"2 written to {Path('predictions') / 'tiny'}, 0 skipped"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs", "predictions", "tiny.ckpt"]
+
+    for _ in range(2):
+        _predict(tiny_checkpoint, inputs, "--trainer.logger", "false", "--output_dir", "again", "--overwrite")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "inputs", "predictions", "tiny.ckpt"]
+
+
+def test_predict_refuses_a_folder_that_is_not_empty_without_overwrite(monkeypatch, tmp_path, tiny_checkpoint, capsys):
+    monkeypatch.chdir(tmp_path)
+    inputs = _write_inputs(tmp_path / "inputs")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"earlier result")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"out is not empty: .*--output_dir.*--overwrite"):
+        _predict(tiny_checkpoint, inputs, "--output_dir", str(out))
+    assert _files(out) == {"a.png": b"earlier result", "notes.txt": b"mine"}
+
+    _predict(tiny_checkpoint, inputs, "--output_dir", str(out), "--overwrite")
+    assert sorted(_files(out)) == ["a.png", "b.jpg", "notes.txt"]
+    assert cv2.imread(str(out / "a.png")).shape == (20, 28, 3) and (out / "notes.txt").read_text() == "mine"
+
+    # The same options for a writer configured by hand (the YAML keys).
+    (out / "b.jpg").unlink()
+    _predict(tiny_checkpoint, inputs, "--trainer.callbacks+=PredictionWriter", "--trainer.callbacks.output_dir", str(out),
+             "--trainer.callbacks.overwrite", "true")
+    assert (out / "b.jpg").is_file()
+
+    with pytest.raises(SystemExit):
+        run(["predict", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--output_dir" in help_text and "--overwrite" in help_text
+
+
+@pytest.mark.parametrize("where", ["the input folder", "above the input folder", "inside the input folder"])
+def test_predict_never_writes_where_its_inputs_are(monkeypatch, tmp_path, tiny_checkpoint, where):
+    """`output_dir` equal to `predict_dir` overwrote the inputs with their translations."""
+    monkeypatch.chdir(tmp_path)
+    inputs = _write_inputs(tmp_path / "data" / "inputs", names=("a.png", "b.jpg", "c.bmp"))
+    out = {"the input folder": inputs, "above the input folder": tmp_path / "data", "inside the input folder": inputs / "out"}[where]
+    before = _files(tmp_path / "data")
+    with pytest.raises(ValueError, match=r"--output_dir .* (holds the input|lies inside data.predict_dir)"):
+        _predict(tiny_checkpoint, inputs, "--output_dir", str(out), "--overwrite")
+    assert _files(tmp_path / "data") == before
+
+
+def test_predict_never_writes_over_the_reference_image(monkeypatch, tmp_path):
+    from i2i_zoo.convert import save_checkpoint
+    from i2i_zoo.methods import METHODS
+
+    monkeypatch.chdir(tmp_path)
+    checkpoint = save_checkpoint(METHODS["SPLReferenceTransfer"].build(), tmp_path / "transfer.ckpt")
+    sources = _write_inputs(tmp_path / "sources", names=("style.png",))
+    reference = _write_inputs(tmp_path / "out", names=("style.png",)) / "style.png"  # the output of sources/style.png
+    before = reference.read_bytes()
+    with pytest.raises(ValueError, match=r"--output_dir out holds the input .*out/style\.png"):
+        _predict(checkpoint, sources, "--data.predict_reference", str(reference), "--output_dir", "out", "--overwrite",
+                 recipe=("--data", "ReferencePairDataModule"))
+    assert reference.read_bytes() == before
+
+
+def test_predict_gives_inputs_of_one_stem_distinct_outputs(monkeypatch, tmp_path, tiny_checkpoint):
+    """x.png, x.tif and x.bmp were all written to x.png: only one translation survived."""
+    from i2i_zoo.data.io import read_image, to_tensor
+    from i2i_zoo.methods import Pix2Pix
+
+    monkeypatch.chdir(tmp_path)
+    inputs = _write_inputs(tmp_path / "inputs", names=("x.png", "x.tif", "x.bmp", "x.jpg"))
+    _predict(tiny_checkpoint, inputs, "--output_dir", "out")
+    assert sorted(_files(tmp_path / "out")) == ["x.bmp.png", "x.jpg", "x.png", "x.tif.png"]
+    model = Pix2Pix.load_from_checkpoint(tiny_checkpoint).eval()
+    for name in ("x.png", "x.tif", "x.bmp"):
+        with torch.no_grad():
+            expected = model.predict_step({"image": to_tensor(read_image(inputs / name))[None]}, 0)["image"][0]
+        written = read_image(tmp_path / "out" / (name if name == "x.png" else f"{name}.png"))
+        assert (to_tensor(written) - expected).abs().max() <= 2.01 / 255, name  # one 8-bit step
+
+
+def test_predict_converts_gray_inputs_and_skips_unreadable_ones(monkeypatch, tmp_path, tiny_checkpoint, caplog):
+    """One grayscale image ended the run ("AtoB translation takes 3-channel images, got 1"); a
+    corrupt file ended it after half the outputs."""
+    monkeypatch.chdir(tmp_path)
+    inputs = _write_inputs(tmp_path / "inputs", names=("a.png", "c.png"))
+    cv2.imwrite(str(inputs / "b_gray.png"), np.random.default_rng(3).integers(0, 256, (20, 28), dtype=np.uint8))
+    (inputs / "a_corrupt.jpg").write_bytes(b"\xff\xd8\xff not really a JPEG")
+    with caplog.at_level(logging.INFO), pytest.warns(UserWarning, match=r"skipped: .*a_corrupt\.jpg"):
+        _predict(tiny_checkpoint, inputs, "--output_dir", "out")
+    assert sorted(_files(tmp_path / "out")) == ["a.png", "b_gray.png", "c.png"]
+    assert cv2.imread(str(tmp_path / "out" / "b_gray.png"), cv2.IMREAD_UNCHANGED).shape == (20, 28, 3)
+    reason = r"cannot read image .*a_corrupt\.jpg: not a valid or complete image file"
+    assert re.fullmatch(rf"3 written to out, 1 skipped \({reason}\)", caplog.messages[-1])
+
+    # Many bad files: the line gives the first reasons, the warnings all of them.
+    for name in ("d.png", "e.png", "f.png"):
+        (inputs / name).write_bytes(b"")
+    with caplog.at_level(logging.INFO), pytest.warns(UserWarning, match=r"skipped: .*f\.png"):
+        _predict(tiny_checkpoint, inputs, "--output_dir", "out", "--overwrite")
+    assert re.fullmatch(rf"3 written to out, 4 skipped \({reason}; .*d\.png.*; .*e\.png[^;]*; 1 more warned above\)", caplog.messages[-1])

@@ -97,22 +97,35 @@ def _resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 class ImageFolderDataset(Dataset):
-    """A plain folder of images at their original sizes and channel counts (for prediction).
+    """A plain folder of images at their original sizes (for prediction).
+
+    With ``channels``, each image is converted to that count as training converts
+    (:func:`~i2i_zoo.data.io.match_channels`); without, it keeps the channels of its file. A file
+    that cannot be read or converted becomes an item ``{"path", "error"}`` (the reason) instead of
+    an exception: one bad file among many must not end a run after half its outputs.
 
     With ``reference`` (an image file), items also hold ``reference``: that image resized to
     each image's size, for reference-guided methods.
     """
 
-    def __init__(self, folder: str | os.PathLike, reference: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, folder: str | os.PathLike, reference: str | os.PathLike | None = None, channels: int | None = None
+    ) -> None:
         self.paths = list_images(folder)
-        self.reference = None if reference is None else read_image(reference)
+        self.channels = channels
+        self.reference_path = None if reference is None else Path(reference)
+        # Converted once: a reference that cannot be converted fails before any output is written.
+        self.reference = None if reference is None else read_image(reference, channels)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
-        image = read_image(path)
+        try:
+            image = read_image(path, self.channels)
+        except ImageReadError as error:
+            return {"path": str(path), "error": str(error)}
         item = {"image": to_tensor(image), "path": str(path)}
         if self.reference is not None:
             reference = match_channels(self.reference, image.shape[2], path, "data.predict_reference")
@@ -328,8 +341,14 @@ class _FolderDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         if self.predict_dir is None:
             raise ValueError("set data.predict_dir to a folder of images to translate")
-        dataset = ImageFolderDataset(self.predict_dir)
+        dataset = ImageFolderDataset(self.predict_dir, channels=self._predict_channels())
         return self._loader(dataset, batch_size=1)  # images may differ in size
+
+    def _predict_channels(self) -> int | None:
+        """The channels predict converts every image to: what the model being run translates (its
+        ``input_channels()``); None (each file's own) outside a Trainer or for other models."""
+        model = None if self.trainer is None else self.trainer.lightning_module
+        return model.input_channels() if hasattr(model, "input_channels") else None
 
 
 @document_arguments()

@@ -59,7 +59,9 @@ def read_image(
     path = Path(path)
     try:
         # np.fromfile + imdecode, because cv2.imread cannot open non-ASCII paths on Windows.
-        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        data = np.fromfile(path, dtype=np.uint8)
+        # imdecode fails on an empty buffer with an assertion message instead of returning None.
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except (OSError, cv2.error) as error:
         raise ImageReadError(f"cannot read image {path}: {error}") from error
     if image is None:

@@ -216,7 +216,7 @@ class ReferencePairDataModule(_PreprocessedDataModule):
         reference = Path(self.hparams.predict_reference).expanduser()
         if not reference.is_file():
             raise FileNotFoundError(f"data.predict_reference: {reference} is not an image file")
-        dataset = ImageFolderDataset(self.predict_dir, reference)
+        dataset = ImageFolderDataset(self.predict_dir, reference, channels=self._predict_channels())
         return self._loader(dataset, batch_size=1)  # images may differ in size
 
     def _check_options(self) -> None:

@@ -387,14 +387,28 @@ class I2IMethod(L.LightningModule):
         """Image sides the generator accepts are multiples of this; predict pads to it."""
         return 1
 
+    def input_channels(self) -> int:
+        """The channels of the images `translate` takes under the inference options (e.g. the
+        direction): predict converts every image to this count, as training converts."""
+        raise NotImplementedError
+
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
-        (images,) = self.require(batch, "image")
+        """`{"image": translations, "path": inputs}`; a batch of files the data could not read
+        (`error`: the reasons) passes through untranslated, for the writer to report and skip."""
+        if "error" in batch:
+            return {"path": batch.get("path"), "error": batch["error"]}
         try:
             with torch.no_grad():
-                output = translate_any_size(lambda x: self.translate(x), images, self.size_multiple)
+                output = self.predict_images(batch)
         except ValueError as error:
             raise ValueError(f"cannot translate {', '.join(map(str, batch.get('path', [])))}: {error}") from error
         return {"image": output, "path": batch.get("path")}
+
+    def predict_images(self, batch: dict[str, Any]) -> Tensor:
+        """What predict writes for a batch of `image` (any size): by default their translation,
+        padded to `size_multiple` and cropped back."""
+        (images,) = self.require(batch, "image")
+        return translate_any_size(lambda x: self.translate(x), images, self.size_multiple)
 
 
 class _EndOfIteration(L.Callback):

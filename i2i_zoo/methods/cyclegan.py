@@ -124,6 +124,9 @@ class CycleGAN(I2IMethod):
     def size_multiple(self) -> int:
         return self.G.size_multiple
 
+    def input_channels(self) -> int:
+        return self.export_generator().in_channels  # G's (A) or F's (B), by model.direction
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         real_a, real_b = self.require(batch, "A", "B")
         identity = self.lambda_identity > 0

@@ -225,6 +225,9 @@ class GANimation(I2IMethod):
             )
         return vector
 
+    def input_channels(self) -> int:
+        return self.G.in_channels
+
     def translate(self, images: Tensor, target: Conditions | None = None) -> Tensor:
         """Translate [-1, 1] images (sides multiples of `size_multiple`) to the conditions `target`
         (default: model.predict_target): one vector for all images, or (N, c_dim) per image."""
@@ -252,26 +255,20 @@ class GANimation(I2IMethod):
         start, end = self.condition_vector(start, "start"), self.condition_vector(end, "end")
         return torch.stack([self.translate(images, torch.lerp(start, end, i / (steps - 1))) for i in range(steps)])
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+    def predict_images(self, batch: dict[str, Any]) -> Tensor:
         """The translation to model.predict_target, or with predict_steps > 1 the animation strip
         from model.predict_start: the frames side by side, one image per input."""
         (images,) = self.require(batch, "image")
         if self.predict_target is None:
             raise ValueError(f"predict needs model.predict_target: one value per condition {self.domains}")
+        if self.predict_steps == 1:
+            return translate_any_size(lambda x: self.translate(x, self.predict_target), images, self.size_multiple)
         start = self.predict_start if self.predict_start is not None else torch.zeros(len(self.domains))
-        try:
-            with torch.no_grad():
-                if self.predict_steps == 1:
-                    output = translate_any_size(lambda x: self.translate(x, self.predict_target), images, self.size_multiple)
-                else:
-                    frames = translate_any_size(
-                        lambda x: self.interpolate(x, start, self.predict_target, self.predict_steps), images, self.size_multiple
-                    )
-                    steps, n, channels, height, width = frames.shape
-                    output = frames.permute(1, 2, 3, 0, 4).reshape(n, channels, height, steps * width)
-        except ValueError as error:
-            raise ValueError(f"cannot translate {', '.join(map(str, batch.get('path', [])))}: {error}") from error
-        return {"image": output, "path": batch.get("path")}
+        frames = translate_any_size(
+            lambda x: self.interpolate(x, start, self.predict_target, self.predict_steps), images, self.size_multiple
+        )
+        steps, n, channels, height, width = frames.shape
+        return frames.permute(1, 2, 3, 0, 4).reshape(n, channels, height, steps * width)
 
     def export_generator(self, target: Conditions | None = None) -> nn.Module:
         """`G` with the conditions fixed to `target` (default: model.predict_target), returning the

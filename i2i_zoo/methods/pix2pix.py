@@ -109,6 +109,9 @@ class Pix2Pix(I2IMethod):
     def size_multiple(self) -> int:
         return self.G.size_multiple
 
+    def input_channels(self) -> int:
+        return self.G.in_channels
+
     def _source_target(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         real_a, real_b = self.require(batch, "A", "B")
         height, width = real_a.shape[-2:]

@@ -143,6 +143,9 @@ class SPL(_SPLMethod):
         source, target = self._source_target(batch)
         self._optimize_profiles(self.G(source), gp_target=target, cp_target=target, l1_target=target)
 
+    def input_channels(self) -> int:
+        return self.G.in_channels
+
     def translate(self, images: Tensor) -> Tensor:
         """Translate source-domain images in [-1, 1] (sides multiples of `size_multiple`)."""
         if images.shape[1] != self.G.in_channels:
@@ -221,6 +224,9 @@ class SPLSuperResolution(_SPLMethod):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         lr, hr = self.require(batch, "lr", "hr")
         self._optimize_profiles(self.G(lr), gp_target=hr, cp_target=hr, l1_target=hr)
+
+    def input_channels(self) -> int:
+        return self.G.in_channels
 
     def translate(self, images: Tensor) -> Tensor:
         """Upscale low-resolution images in [-1, 1] by `scale`."""
@@ -310,6 +316,9 @@ class SPLReferenceTransfer(_SPLMethod):
         self._check_reference(source, reference)
         self._optimize_profiles(self.G(torch.cat([source, reference], 1)), gp_target=source, cp_target=reference)
 
+    def input_channels(self) -> int:
+        return self.G.out_channels  # G takes the source and the reference stacked
+
     def translate(self, images: Tensor, reference: Tensor) -> Tensor:
         """Render `images` (sources in [-1, 1]) in the style of `reference` (same shape)."""
         self._check_reference(images, reference)
@@ -338,13 +347,11 @@ class SPLReferenceTransfer(_SPLMethod):
             "swapped": self.translate(reference, source),
         }
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+    def predict_images(self, batch: dict[str, Any]) -> Tensor:
         images, reference = self.require(batch, "image", "reference")
         channels = images.shape[1]
-        with torch.no_grad():
-            output = translate_any_size(
-                lambda pair: self.translate(pair[:, :channels], pair[:, channels:]),
-                torch.cat([images, reference], 1),
-                self.size_multiple,
-            )
-        return {"image": output, "path": batch.get("path")}
+        return translate_any_size(
+            lambda pair: self.translate(pair[:, :channels], pair[:, channels:]),
+            torch.cat([images, reference], 1),
+            self.size_multiple,
+        )

@@ -247,6 +247,9 @@ class StarGAN(I2IMethod):
             raise ValueError(f"target label vectors should be ({k},) or (N, {k}) for the domains {self.domains}, got {tuple(target.shape)}")
         return target.expand(batch_size, -1)
 
+    def input_channels(self) -> int:
+        return self.G.in_channels
+
     def translate(self, images: Tensor, target: Target | None = None) -> Tensor:
         """Translate [-1, 1] images to `target` (see `target_labels`; default: model.predict_target)."""
         if images.shape[1] != self.G.in_channels:

@@ -174,3 +174,26 @@ def test_crop_mode_evaluates_on_the_centre_crop_at_native_scale() -> None:
     image = np.arange(8 * 8, dtype=np.float32).reshape(8, 8, 1) / 64
     out = build_transform(load_size=8, crop_size=4, flip=True, train=False, preprocess="crop")(image=image)["image"]
     np.testing.assert_array_equal(out, image[2:6, 2:6])
+
+
+def test_image_folder_converts_channels_as_training_and_reports_bad_files(tmp_path: Path, write_rgb_file) -> None:
+    """predict converts to the model's channels losslessly, as training does; a file it cannot
+    read or convert becomes an item with the reason, not an error that ends the run."""
+    gray = write_rgb_file(tmp_path / "a_gray.png", np.arange(12, dtype=np.uint8).reshape(3, 4))
+    write_rgb_file(tmp_path / "b_equal.png", np.repeat(np.arange(12, dtype=np.uint8).reshape(3, 4, 1), 3, axis=2))
+    write_rgb_file(tmp_path / "c_colour.png", np.random.default_rng(0).integers(0, 256, (3, 4, 3), dtype=np.uint8))
+    (tmp_path / "d_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+
+    rgb = ImageFolderDataset(tmp_path, channels=3)
+    item = rgb[0]
+    assert item["image"].shape == (3, 3, 4) and torch.equal(item["image"][0], item["image"][2])
+    assert item["path"] == str(gray) and "error" not in item
+    assert rgb[2]["image"].shape == (3, 3, 4)
+    corrupt = tmp_path / "d_corrupt.png"
+    assert rgb[3] == {"path": str(corrupt), "error": f"cannot read image {corrupt}: not a valid or complete image file"}
+
+    single = ImageFolderDataset(tmp_path, channels=1)
+    assert single[0]["image"].shape == single[1]["image"].shape == (1, 3, 4)
+    assert torch.equal(single[0]["image"], single[1]["image"])
+    assert set(single[2]) == {"path", "error"} and "c_colour.png has 3 colour channels, expected 1" in single[2]["error"]
+    assert ImageFolderDataset(tmp_path)[0]["image"].shape == (1, 3, 4)  # no model asked: as read

@@ -123,3 +123,31 @@ def test_translate_and_export_shapes(entry):
             for p in getattr(model, f"{name}_ema").parameters():
                 p.add_(0.5)
         assert not torch.equal(model.translate(images, **conditions), output)
+
+
+@pytest.mark.parametrize("entry", METHODS.values(), ids=list(METHODS))
+def test_input_channels_are_what_predict_translates(entry):
+    """predict converts every image to `input_channels()` channels: predict_step takes that
+    count and refuses the other (1 or 3)."""
+    targets = {"predict_target": entry.export_conditions["target"]} if "predict_target" in entry.cls.inference_options else {}
+    model = entry.build(**targets).eval()
+    channels = model.input_channels()
+    assert channels in (1, 3)
+
+    def batch(count: int) -> dict:
+        image = torch.rand(1, count, 12, 12) * 2 - 1
+        return {"image": image, "reference": image.clone(), "path": ["x.png"]}  # reference transfer takes one
+
+    assert model.predict_step(batch(channels), 0)["image"].shape[:2] == (1, 3)
+    with pytest.raises(ValueError, match=f"takes {channels}-channel images, got {4 - channels}|translates {channels}-channel"):
+        model.predict_step(batch(4 - channels), 0)
+
+
+@pytest.mark.parametrize("method", ["Pix2Pix", "CycleGAN", "SPL"])
+def test_input_channels_follow_the_direction(method):
+    """Gray A, colour B: the direction chosen for inference decides what predict converts to."""
+    # CycleGAN's identity term and SPL's YUV profile need colour on both sides.
+    colour_only = {"CycleGAN": {"lambda_identity": 0}, "SPL": {"yuv_weight": 0, "yuv_gradient_weight": 0}}
+    options = {"channels_A": 1, "channels_B": 3, **colour_only.get(method, {})}
+    for direction, channels in (("AtoB", 1), ("BtoA", 3)):
+        assert METHODS[method].build(direction=direction, **options).input_channels() == channels
