@@ -5,6 +5,7 @@ their datasets. Each layout's module declares its datasets and options on top of
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import textwrap
@@ -17,9 +18,9 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 
-from i2i_zoo.data.io import ImageReadError, list_images, match_channels, read_image, to_tensor
+from i2i_zoo.data.io import ImageReadError, check_float_range, list_images, match_channels, read_image, to_tensor
 from i2i_zoo.data.stream import _batches_done, _RandomDataset, _StreamLoader, _StreamSampler
 from i2i_zoo.data.transforms import build_transform, seed_from_torch
 from i2i_zoo.distributed import gather_per_rank, own_rank_state, world
@@ -51,8 +52,9 @@ class _SideBySideDataset(_RandomDataset):
     """Side-by-side images whose left and right halves are the items named ``halves`` (with
     ``<half>_path``, the file), each given its count of ``channels`` as
     :func:`~i2i_zoo.data.io.match_channels` does (``options`` name the settings in errors).
-    ``transform`` is called as ``transform(image=left, B=right)`` so both halves get the same
-    crop and flip."""
+    With ``square_halves`` an image must be twice as wide as high (two square halves, as in
+    pix2pix's datasets), which catches single images in the folder. ``transform`` is called as
+    ``transform(image=left, B=right)`` so both halves get the same crop and flip."""
 
     halves: ClassVar[tuple[str, str]]
 
@@ -63,25 +65,35 @@ class _SideBySideDataset(_RandomDataset):
         options: tuple[str, str],
         transform: A.Compose | None,
         expected: str,
+        square_halves: bool = True,
+        float_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         _check_channels(**{option.removeprefix("data."): count for option, count in zip(options, channels)})
         self.paths = list_images(folder, expected)
         self._channels, self._options = channels, options
-        self.transform = transform
+        self.transform, self.square_halves, self.float_range = transform, square_halves, float_range
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
-        image = read_image(path)
+        image = read_image(path, float_range=self.float_range)
         left_name, right_name = self.halves
-        if image.shape[1] % 2:
+        height, width = image.shape[:2]
+        if width % 2:
             raise ImageReadError(
-                f"{path} has odd width {image.shape[1]}; a side-by-side image's width must be even "
+                f"{path} has odd width {width}; a side-by-side image's width must be even "
                 f"({left_name} left half | {right_name} right half)"
             )
-        half = image.shape[1] // 2
+        if self.square_halves and width != 2 * height:
+            raise ImageReadError(
+                f"{path} is {width}x{height} pixels: a side-by-side image holds two square halves "
+                f"({left_name} left | {right_name} right), so its width must be twice its height "
+                f"({2 * height}); if it is a single image, remove it, and for pairs of non-square "
+                "halves set data.square_halves: false"
+            )
+        half = width // 2
         left = match_channels(image[:, :half], self._channels[0], path, self._options[0])
         right = match_channels(image[:, half:], self._channels[1], path, self._options[1])
         out = _apply(self.transform, path, generator, image=left, B=right)
@@ -105,17 +117,23 @@ class ImageFolderDataset(Dataset):
     an exception: one bad file among many must not end a run after half its outputs.
 
     With ``reference`` (an image file), items also hold ``reference``: that image resized to
-    each image's size, for reference-guided methods.
+    each image's size, for reference-guided methods. ``float_range`` is passed to
+    :func:`~i2i_zoo.data.io.read_image`.
     """
 
     def __init__(
-        self, folder: str | os.PathLike, reference: str | os.PathLike | None = None, channels: int | None = None
+        self,
+        folder: str | os.PathLike,
+        reference: str | os.PathLike | None = None,
+        channels: int | None = None,
+        float_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         self.paths = list_images(folder)
         self.channels = channels
+        self.float_range = float_range
         self.reference_path = None if reference is None else Path(reference)
         # Converted once: a reference that cannot be converted fails before any output is written.
-        self.reference = None if reference is None else read_image(reference, channels)
+        self.reference = None if reference is None else read_image(reference, channels, float_range=float_range)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -123,7 +141,7 @@ class ImageFolderDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
         try:
-            image = read_image(path, self.channels)
+            image = read_image(path, self.channels, float_range=self.float_range)
         except ImageReadError as error:
             return {"path": str(path), "error": str(error)}
         item = {"image": to_tensor(image), "path": str(path)}
@@ -151,7 +169,16 @@ ARGUMENTS = {
     "test_split": "folder under ``root`` used for testing; null for none.",
     "predict_dir": "folder of images to translate with ``predict``.",
     "pin_memory": "pin batches in memory (only when CUDA is available).",
+    "float_range": "the pixel values of black and white in floating-point image files (e.g. 32-bit "
+    "TIFF), mapped to 0 and 1: ``[0, 255]`` for files on an 8-bit scale. A float value outside "
+    "this range, or not finite, is an error naming the file. 8- and 16-bit files are unaffected.",
+    "square_halves": "each half of a side-by-side image is square, so its width must be twice its "
+    "height (pix2pix's datasets are): an image of another shape, such as a single image left in "
+    "the folder, is an error naming the file. False accepts pairs of non-square halves.",
 }
+
+# The shared numbers a datamodule checks where it has them, with their smallest valid values.
+_MINIMUMS = {"batch_size": 1, "eval_batch_size": 1, "num_workers": 0, "load_size": 1, "crop_size": 1}
 
 
 def document_arguments(**own: str) -> Callable[[type], type]:
@@ -185,6 +212,44 @@ def document_arguments(**own: str) -> Callable[[type], type]:
 _STAGE_ROLES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
 
 
+class _EvalSampler(DistributedSampler):
+    """Evaluation order: every index once, rank ``r`` of ``num_replicas`` taking ``r``,
+    ``r + num_replicas``, ... (ranks may differ by one item). Under DDP Lightning would otherwise
+    add its DistributedSampler, which pads with repeats to a multiple of the processes, so metrics
+    counted those images twice; it keeps a DistributedSampler it is given. Every rank needs an
+    item: one without batches would miss the collectives of the first batch (DDP's buffer
+    broadcast) and of the epoch's end (metric sync)."""
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, what: str) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
+        if len(dataset) < num_replicas:
+            raise ValueError(
+                f"{what} has {len(dataset)} item(s) for {num_replicas} processes, each of which evaluates "
+                "a share: use at most that many devices, or more images"
+            )
+        self.num_samples = len(range(rank, len(dataset), num_replicas))
+        self.total_size = len(dataset)
+
+    def __iter__(self):
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+
+
+def _collate(items: list[dict], advice: str) -> dict:
+    """``default_collate``; images of different sizes (``preprocess: none``) raise an error naming
+    files and sizes, and ``advice``, instead of torch.stack's."""
+    try:
+        return default_collate(items)
+    except RuntimeError:
+        for key in (key for key, value in items[0].items() if isinstance(value, torch.Tensor)):
+            shapes: dict[tuple[int, ...], object] = {}  # each size and the first file of that size
+            for item in items:
+                shapes.setdefault(tuple(item[key].shape), item.get(f"{key}_path", item.get("path")))
+            if len(shapes) > 1:
+                sizes = ", ".join(f"{path}: {'x'.join(map(str, shape))}" for shape, path in list(shapes.items())[:4])
+                raise ValueError(f"the {key} images of a batch differ in size ({sizes}): {advice}") from None
+        raise
+
+
 @document_arguments()
 class _FolderDataModule(L.LightningDataModule):
     """Loaders, root resolution and errors shared by the folder-layout datamodules.
@@ -199,12 +264,23 @@ class _FolderDataModule(L.LightningDataModule):
     _layout_hint: ClassVar[str]
     _val_option: ClassVar[str] = "data.val_split"
     _test_option: ClassVar[str] = "data.test_split"
+    _eval_batch_option: ClassVar[str] = "data.batch_size"  # the batch size of validation and test
+    # The options that give a layout's images one size, named in the error on a batch of several.
+    _same_size_hint: ClassVar[str] = ""
 
-    def __init__(self, num_workers: int = 4, predict_dir: str | None = None, pin_memory: bool = True) -> None:
+    def __init__(
+        self,
+        num_workers: int = 4,
+        predict_dir: str | None = None,
+        pin_memory: bool = True,
+        float_range: tuple[float, float] = (0.0, 1.0),
+    ) -> None:
         super().__init__()
         # Lightning reads the subclasses' __init__ arguments from the calling frames.
         self.save_hyperparameters()
-        self._check_options()  # fail on bad options at instantiation, not at setup
+        # Fail on bad options at instantiation, not at setup.
+        self._check_shared_options()
+        self._check_options()
         # The training data stream draws from these two only (see _StreamSampler): the order,
         # shared by all processes, and this process's items (augmentations, random pairing).
         # Checkpoints hold their states, so a resumed run replays the stream.
@@ -215,6 +291,13 @@ class _FolderDataModule(L.LightningDataModule):
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
+
+    def _check_shared_options(self) -> None:
+        for name, minimum in _MINIMUMS.items():
+            value = self.hparams.get(name, minimum)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"data.{name}={value} is out of range: use an integer >= {minimum}")
+        check_float_range(self.hparams.float_range)
 
     def _check_options(self) -> None:
         """Raise a ValueError naming the option when the hyperparameters cannot work."""
@@ -239,9 +322,6 @@ class _FolderDataModule(L.LightningDataModule):
             split = self._split(role)
             if split is not None:
                 setattr(self, f"{role}_dataset", self._dataset(root, role, split))
-
-    def _eval_batch_size(self) -> int:
-        return self.hparams.batch_size
 
     def prepare_data(self) -> None:
         # Generates a "demo:<name>" dataset once, on one process, before setup runs on all.
@@ -298,12 +378,19 @@ class _FolderDataModule(L.LightningDataModule):
         self._resume_skip = int(state_dict.get("consumed_samples", 0))
         self._train_sampler = None
 
-    def _loader(self, dataset: Dataset, batch_size: int, sampler: _StreamSampler | None = None) -> DataLoader:
+    def _loader(
+        self, dataset: Dataset, batch_size: int, sampler: DistributedSampler | None = None,
+        batch_option: str | None = None,
+    ) -> DataLoader:
+        """A loader of ``dataset``; ``batch_option`` names the option that set ``batch_size`` (for
+        the error on a batch of images of several sizes), None for batches of one."""
         workers = self.hparams.num_workers
-        return (DataLoader if sampler is None else _StreamLoader)(
+        advice = f"set {self._same_size_hint}{batch_option}: 1"
+        return (_StreamLoader if isinstance(sampler, _StreamSampler) else DataLoader)(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
+            collate_fn=None if batch_option is None else functools.partial(_collate, advice=advice),
             # Items take their randomness from their keys; this generator only keeps the loader's
             # own draw (its workers' base seed) off torch's RNG.
             generator=torch.Generator().manual_seed(0),
@@ -320,17 +407,22 @@ class _FolderDataModule(L.LightningDataModule):
             self.train_dataset, self._order_generator, self._train_generator, *world(self.trainer), skip=self._resume_skip
         )
         self._train_sampler, self._resume_skip = sampler, 0
-        return self._loader(self.train_dataset, self.hparams.batch_size, sampler)
+        return self._loader(self.train_dataset, self.hparams.batch_size, sampler, "data.batch_size")
+
+    def _eval_loader(self, dataset: Dataset, what: str) -> DataLoader:
+        sampler = _EvalSampler(dataset, *world(self.trainer), what)
+        batch_size = self.hparams[self._eval_batch_option.removeprefix("data.")]
+        return self._loader(dataset, batch_size, sampler, self._eval_batch_option)
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val_dataset is None:
             return []  # no validation split: Lightning skips the validation loop
-        return self._loader(self.val_dataset, self._eval_batch_size())
+        return self._eval_loader(self.val_dataset, f"the validation split ({self._val_option})")
 
     def test_dataloader(self) -> DataLoader:
         if self.test_dataset is None:
             raise ValueError(f"{type(self).__name__} has no test split: set {self._test_option} (and run setup('test'))")
-        return self._loader(self.test_dataset, self._eval_batch_size())
+        return self._eval_loader(self.test_dataset, f"the test split ({self._test_option})")
 
     @property
     def predict_dir(self) -> str | None:
@@ -341,7 +433,7 @@ class _FolderDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         if self.predict_dir is None:
             raise ValueError("set data.predict_dir to a folder of images to translate")
-        dataset = ImageFolderDataset(self.predict_dir, channels=self._predict_channels())
+        dataset = ImageFolderDataset(self.predict_dir, channels=self._predict_channels(), float_range=self.hparams.float_range)
         return self._loader(dataset, batch_size=1)  # images may differ in size
 
     def _predict_channels(self) -> int | None:
@@ -357,6 +449,8 @@ class _PreprocessedDataModule(_FolderDataModule):
     ``flip``, ``preprocess``) and their batch size: the arguments the paired, unpaired and
     reference-pair datamodules share, declared once (theirs pass them on as ``**kwargs``, which
     LightningCLI follows for options and help)."""
+
+    _same_size_hint = "data.preprocess to resize_and_crop, crop or resize, or "
 
     def __init__(
         self,

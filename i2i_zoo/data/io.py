@@ -48,29 +48,51 @@ def list_images(folder: str | os.PathLike, expected: str = "a folder of images")
 
 
 def read_image(
-    path: str | os.PathLike, channels: int | None = None, *, option: str | None = None
+    path: str | os.PathLike,
+    channels: int | None = None,
+    *,
+    option: str | None = None,
+    float_range: tuple[float, float] = (0.0, 1.0),
 ) -> np.ndarray:
     """Read an image file as a float32 HWC array in [0, 1] with 1 or 3 channels (RGB).
 
-    8-bit images are divided by 255, 16-bit ones by 65535, float ones clipped; an alpha channel
-    is dropped. With ``channels`` set, the image is converted where no information is lost (see
+    8-bit images are divided by 255, 16-bit ones by 65535; floating-point ones (e.g. TIFF) map
+    ``float_range`` (black, white) to [0, 1], and a value outside it or not finite raises
+    :class:`ImageReadError` (``data.float_range`` is the datamodules' option). An alpha channel is
+    dropped. With ``channels`` set, the image is converted where no information is lost (see
     :func:`match_channels`); ``option`` names the setting that changes ``channels``.
     """
     path = Path(path)
+    black, white = check_float_range(float_range)
     try:
         # np.fromfile + imdecode, because cv2.imread cannot open non-ASCII paths on Windows.
-        data = np.fromfile(path, dtype=np.uint8)
-        # imdecode fails on an empty buffer with an assertion message instead of returning None.
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        encoded = np.fromfile(path, dtype=np.uint8)
+        if encoded.size == 0:  # OpenCV would fail on an assertion
+            raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes)")
+        image = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
     except (OSError, cv2.error) as error:
         raise ImageReadError(f"cannot read image {path}: {error}") from error
     if image is None:
         raise ImageReadError(f"cannot read image {path}: not a valid or complete image file")
-    image = _to_unit_float(image, path)
+    image = _to_unit_float(image, path, black, white)
     if image.ndim == 2:
         image = image[:, :, None]
     image = _to_rgb(image, path)
     return image if channels is None else match_channels(image, channels, path, option)
+
+
+def check_float_range(float_range: tuple[float, float]) -> tuple[float, float]:
+    """Return ``float_range`` as (black, white) floats, or raise a ValueError naming it."""
+    try:
+        black, white = (float(value) for value in float_range)
+    except (TypeError, ValueError):
+        black = white = float("nan")
+    if not (np.isfinite([black, white]).all() and black < white):
+        raise ValueError(
+            f"data.float_range={float_range!r} must be two finite numbers, black below white "
+            "(the values of black and white in floating-point images)"
+        )
+    return black, white
 
 
 def match_channels(image: np.ndarray, channels: int, path: Path, option: str | None = None) -> np.ndarray:
@@ -90,14 +112,34 @@ def match_channels(image: np.ndarray, channels: int, path: Path, option: str | N
     )
 
 
-def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
+def _to_unit_float(image: np.ndarray, path: Path, black: float, white: float) -> np.ndarray:
     if image.dtype == np.uint8:
         return image.astype(np.float32) / 255.0
     if image.dtype == np.uint16:
         return image.astype(np.float32) / 65535.0
     if np.issubdtype(image.dtype, np.floating):
-        return np.clip(image.astype(np.float32), 0.0, 1.0)
+        return _float_to_unit(image, path, black, white)
     raise ImageReadError(f"{path} has unsupported pixel type {image.dtype}")
+
+
+def _float_to_unit(image: np.ndarray, path: Path, black: float, white: float) -> np.ndarray:
+    # A float file has no agreed scale: values are checked, never clipped, as clipping a 0..255
+    # image makes it mostly white and a NaN would reach the losses.
+    expected = f"data.float_range={[black, white]}"
+    finite = np.isfinite(image)
+    if not finite.all():
+        raise ImageReadError(
+            f"{path} has {int(image.size - finite.sum())} non-finite float pixel values (NaN or "
+            f"infinity); floating-point images must hold finite values in {expected} (black, white)"
+        )
+    low, high = float(image.min()), float(image.max())
+    if low < black or high > white:
+        raise ImageReadError(
+            f"{path} holds float pixel values from {low:g} to {high:g}, outside {expected} (the "
+            "values of black and white in floating-point images): set data.float_range to your "
+            "files' scale, e.g. [0, 255]"
+        )
+    return ((image.astype(np.float64) - black) / (white - black)).astype(np.float32)
 
 
 def _to_rgb(image: np.ndarray, path: Path) -> np.ndarray:

@@ -33,7 +33,8 @@ class MultiDomainDataset(_RandomDataset):
     RGB (gray files repeated into three channels).
 
     With ``aligned_paths`` (for each image, the same scene in every domain, in label order),
-    items also hold ``image_true`` (K, 3, H, W), transformed alike: the true translations."""
+    items also hold ``image_true`` (K, 3, H, W), transformed alike: the true translations.
+    ``float_range`` is passed to :func:`~i2i_zoo.data.io.read_image`."""
 
     def __init__(
         self,
@@ -41,10 +42,12 @@ class MultiDomainDataset(_RandomDataset):
         labels: np.ndarray,
         transform: A.Compose | None = None,
         aligned_paths: list[list[Path]] | None = None,
+        float_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         if len(paths) != len(labels):
             raise ValueError(f"{len(paths)} images but {len(labels)} labels")
         self.paths, self.labels, self.transform, self.aligned_paths = paths, labels, transform, aligned_paths
+        self.float_range = float_range
         if aligned_paths is not None and transform is not None:
             transform.add_targets({f"true{k}": "image" for k in range(len(aligned_paths[0]))})
 
@@ -53,9 +56,12 @@ class MultiDomainDataset(_RandomDataset):
 
     def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]
-        images = {"image": read_image(path, 3)}
+        images = {"image": read_image(path, 3, float_range=self.float_range)}
         if self.aligned_paths is not None:
-            images |= {f"true{k}": read_image(other, 3) for k, other in enumerate(self.aligned_paths[index])}
+            images |= {
+                f"true{k}": read_image(other, 3, float_range=self.float_range)
+                for k, other in enumerate(self.aligned_paths[index])
+            }
         out = {key: to_tensor(value) for key, value in _apply(self.transform, path, generator, **images).items()}
         item = {"image": out["image"], "label": torch.tensor(self.labels[index]), "path": str(path)}
         if self.aligned_paths is not None:
@@ -248,7 +254,7 @@ class MultiDomainDataModule(_FolderDataModule):
             paths, labels = read_domain_folders(root / split, domains)
             if hp.aligned_evaluation and not train:
                 aligned = aligned_domain_paths(root / split, domains, paths, labels)
-                return MultiDomainDataset(paths, labels, self._transform(train), aligned)
+                return MultiDomainDataset(paths, labels, self._transform(train), aligned, hp.float_range)
         elif hp.layout == "class_folders":
             paths, labels = read_class_folders(root, domains, split, self._split_fractions(), hp.split_seed)
         elif hp.layout == "csv":
@@ -262,4 +268,4 @@ class MultiDomainDataModule(_FolderDataModule):
             else:
                 ids_file = root / f"{split}_ids.csv"
                 paths, labels = read_au_conditions(ids_file, images_folder, labels_file, domains)
-        return MultiDomainDataset(paths, labels, self._transform(train))
+        return MultiDomainDataset(paths, labels, self._transform(train), float_range=hp.float_range)

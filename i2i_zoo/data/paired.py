@@ -18,8 +18,10 @@ class AlignedDataset(_SideBySideDataset):
     """Side-by-side AB images (A left half, B right half), as in pix2pix.
 
     Each half is given its channel count as :func:`~i2i_zoo.data.io.match_channels` does: an RGB
-    AB file whose A half is gray (equal channels) serves ``channels_A=1``.
-    ``transform`` is called as ``transform(image=a, B=b)`` so both halves get the same crop.
+    AB file whose A half is gray (equal channels) serves ``channels_A=1``. With ``square_halves``
+    a file must be twice as wide as high. ``transform`` is called as ``transform(image=a, B=b)``
+    so both halves get the same crop. ``float_range`` is passed to
+    :func:`~i2i_zoo.data.io.read_image`.
     """
 
     halves = ("A", "B")
@@ -30,10 +32,12 @@ class AlignedDataset(_SideBySideDataset):
         channels_A: int = 3,
         channels_B: int = 3,
         transform: A.Compose | None = None,
+        square_halves: bool = True,
+        float_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         super().__init__(
             folder, (channels_A, channels_B), ("data.channels_A", "data.channels_B"), transform,
-            "a folder of side-by-side AB images",
+            "a folder of side-by-side AB images", square_halves, float_range,
         )
 
 
@@ -52,6 +56,7 @@ class PairedDataModule(_PreprocessedDataModule):
         channels_B: int = 3,
         val_split: str | None = "val",
         test_split: str | None = "test",
+        square_halves: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -60,4 +65,7 @@ class PairedDataModule(_PreprocessedDataModule):
         hp = self.hparams
         what = {"train": "", "val": "the validation split of ", "test": "the test split of "}[role]
         require_folder(root / split, f"{what}the paired layout {_PAIRED}{self._hint(role)}")
-        return AlignedDataset(root / split, hp.channels_A, hp.channels_B, self._transform(role == "train"))
+        return AlignedDataset(
+            root / split, hp.channels_A, hp.channels_B, self._transform(role == "train"), hp.square_halves,
+            hp.float_range,
+        )

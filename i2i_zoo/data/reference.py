@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from i2i_zoo.data.base import (
+    ARGUMENTS,
     ImageFolderDataset,
     _apply,
     _check_channels,
@@ -105,7 +106,7 @@ class ReferencePairDataset(_RandomDataset):
     (names sorted). With ``warps``, every source and reference needs a row and the reference is
     warped onto its source's pixel grid; otherwise a reference of another size is resized to
     the source's. ``transform`` is called as ``transform(image=source, B=reference)``, so both
-    get the same crop and flip.
+    get the same crop and flip. ``float_range`` is passed to :func:`~i2i_zoo.data.io.read_image`.
     """
 
     def __init__(
@@ -116,6 +117,7 @@ class ReferencePairDataset(_RandomDataset):
         transform: A.Compose | None = None,
         random_pairing: bool = True,
         warps: AffineWarps | None = None,
+        float_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         _check_channels(channels=channels)
         self.source_paths = list_images(source_folder, "a folder of source images")
@@ -123,7 +125,7 @@ class ReferencePairDataset(_RandomDataset):
         if warps is not None:
             warps.require(self.source_paths + self.reference_paths)
         self.channels, self.transform = channels, transform
-        self.random_pairing, self.warps = random_pairing, warps
+        self.random_pairing, self.warps, self.float_range = random_pairing, warps, float_range
 
     def __len__(self) -> int:
         return len(self.source_paths)
@@ -135,8 +137,8 @@ class ReferencePairDataset(_RandomDataset):
         else:
             reference_index = index % len(self.reference_paths)
         reference_path = self.reference_paths[reference_index]
-        source = read_image(source_path, self.channels, option="data.channels")
-        reference = read_image(reference_path, self.channels, option="data.channels")
+        source = read_image(source_path, self.channels, option="data.channels", float_range=self.float_range)
+        reference = read_image(reference_path, self.channels, option="data.channels", float_range=self.float_range)
         height, width = source.shape[:2]
         if self.warps is not None:
             reference = self.warps.align(reference, reference_path, source_path, (width, height))
@@ -149,16 +151,22 @@ class ReferencePairDataset(_RandomDataset):
 
 class SideBySideReferenceDataset(_SideBySideDataset):
     """Side-by-side images, source left half and reference right half (pix2pix's AB files);
-    ``transform`` gives both halves the same crop and flip."""
+    ``transform`` gives both halves the same crop and flip. With ``square_halves`` a file must be
+    twice as wide as high; ``float_range`` is passed to :func:`~i2i_zoo.data.io.read_image`."""
 
     halves = ("source", "reference")
 
     def __init__(
-        self, folder: str | os.PathLike, channels: int = 3, transform: A.Compose | None = None
+        self,
+        folder: str | os.PathLike,
+        channels: int = 3,
+        transform: A.Compose | None = None,
+        square_halves: bool = True,
+        float_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         super().__init__(
             folder, (channels, channels), ("data.channels", "data.channels"), transform,
-            "a folder of side-by-side source|reference images",
+            "a folder of side-by-side source|reference images", square_halves, float_range,
         )
 
 
@@ -176,6 +184,7 @@ class SideBySideReferenceDataset(_SideBySideDataset):
     predict_reference="the reference image ``predict`` gives every source (resized to each "
     "source's size). Swapping roles removes a style: made-up faces as the sources and a bare face "
     "as the reference.",
+    square_halves=f"(``side_by_side`` layout) {ARGUMENTS['square_halves']}",
 )
 class ReferencePairDataModule(_PreprocessedDataModule):
     """Source images with reference images, for reference-guided translation (e.g. makeup).
@@ -203,6 +212,7 @@ class ReferencePairDataModule(_PreprocessedDataModule):
         val_split: str | None = "val",
         test_split: str | None = "test",
         predict_reference: str | None = None,
+        square_halves: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -216,7 +226,9 @@ class ReferencePairDataModule(_PreprocessedDataModule):
         reference = Path(self.hparams.predict_reference).expanduser()
         if not reference.is_file():
             raise FileNotFoundError(f"data.predict_reference: {reference} is not an image file")
-        dataset = ImageFolderDataset(self.predict_dir, reference, channels=self._predict_channels())
+        dataset = ImageFolderDataset(
+            self.predict_dir, reference, channels=self._predict_channels(), float_range=self.hparams.float_range
+        )
         return self._loader(dataset, batch_size=1)  # images may differ in size
 
     def _check_options(self) -> None:
@@ -235,7 +247,9 @@ class ReferencePairDataModule(_PreprocessedDataModule):
         folder, hint, train = root / split, self._hint(role), role == "train"
         if hp.layout == "side_by_side":
             require_folder(folder, f"the reference layout {_REFERENCE}{hint}")
-            return SideBySideReferenceDataset(folder, hp.channels, self._transform(train))
+            return SideBySideReferenceDataset(
+                folder, hp.channels, self._transform(train), hp.square_halves, hp.float_range
+            )
         folders = (folder / hp.source_folder, folder / hp.reference_folder)
         for subfolder in folders:
             require_folder(
@@ -245,5 +259,5 @@ class ReferencePairDataModule(_PreprocessedDataModule):
             )
         warps = None if hp.warps_file is None else AffineWarps(root / hp.warps_file, root)
         return ReferencePairDataset(
-            *folders, hp.channels, self._transform(train), train and hp.random_pairing, warps
+            *folders, hp.channels, self._transform(train), train and hp.random_pairing, warps, hp.float_range
         )

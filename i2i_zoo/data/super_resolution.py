@@ -60,6 +60,7 @@ class SuperResolutionDataset(_RandomDataset):
     ``patch_size // scale`` LR pixels square, flipped and rotated alike when ``augment``, and
     draws the degradation's randomness from the data stream. Evaluation returns whole images
     and seeds the degradation by the image's index, so every pass sees the same LR images.
+    ``float_range`` is passed to :func:`~i2i_zoo.data.io.read_image`.
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class SuperResolutionDataset(_RandomDataset):
         train: bool = False,
         patch_size: int = 96,
         augment: bool = True,
+        float_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         _check_channels(channels=channels)
         if lr_folder is None and degrade is None:
@@ -84,19 +86,21 @@ class SuperResolutionDataset(_RandomDataset):
         )
         self.scale, self.channels, self.degrade = scale, channels, degrade
         self.train, self.patch_size, self.augment = train, patch_size, augment
+        self.float_range = float_range
 
     def __len__(self) -> int:
         return len(self.hr_paths)
 
     def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
         hr_path = self.hr_paths[index]
-        hr = modcrop(read_image(hr_path, self.channels, option="data.channels"), self.scale)
+        hr = read_image(hr_path, self.channels, option="data.channels", float_range=self.float_range)
+        hr = modcrop(hr, self.scale)
         if self.lr_paths is None:
             lr_path = hr_path
             lr = self.degrade(hr, self.scale, self._degradation_rng(index, generator))
         else:
             lr_path = self.lr_paths[index]
-            lr = read_image(lr_path, self.channels, option="data.channels")
+            lr = read_image(lr_path, self.channels, option="data.channels", float_range=self.float_range)
             self._check_lr_size(lr, hr, lr_path, hr_path)
         if self.train:
             lr, hr = self._random_patch(lr, hr, hr_path, generator)
@@ -188,6 +192,7 @@ class SuperResolutionDataModule(_FolderDataModule):
     _layout_hint = _SUPER_RESOLUTION
     _val_option = "data.val_hr"
     _test_option = "data.test_hr"
+    _eval_batch_option = "data.eval_batch_size"
     _FOLDER_OPTIONS = ("train_hr", "train_lr", "val_hr", "val_lr", "test_hr", "test_lr")
 
     def __init__(
@@ -218,9 +223,6 @@ class SuperResolutionDataModule(_FolderDataModule):
         self._degradation()
         for option in self._FOLDER_OPTIONS:
             self._folder(option)
-
-    def _eval_batch_size(self) -> int:
-        return self.hparams.eval_batch_size
 
     def _degradation(self) -> Degradation:
         hp = self.hparams
@@ -255,5 +257,5 @@ class SuperResolutionDataModule(_FolderDataModule):
         )
         return SuperResolutionDataset(
             hr_folder, lr_folder, hp.scale, hp.channels, self._degradation(),
-            train=role == "train", patch_size=hp.patch_size, augment=hp.augment,
+            train=role == "train", patch_size=hp.patch_size, augment=hp.augment, float_range=hp.float_range,
         )

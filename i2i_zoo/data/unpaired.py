@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import albumentations as A
+import numpy as np
 import torch
 
 from i2i_zoo.data.base import _apply, _check_channels, _PreprocessedDataModule, document_arguments
@@ -24,7 +25,7 @@ class UnpairedDataset(_RandomDataset):
     from the item's generator) or, with ``random_pairing=False``, B ``i % len(B)``. A and B get
     independent random transforms. With ``true_pairs`` (A path -> its true B path, known for
     evaluation only) items also hold ``B_true`` (A's counterpart) and ``A_true`` (B's); use it
-    with deterministic transforms.
+    with deterministic transforms. ``float_range`` is passed to :func:`~i2i_zoo.data.io.read_image`.
     """
 
     def __init__(
@@ -37,13 +38,14 @@ class UnpairedDataset(_RandomDataset):
         transform_B: A.Compose | None = None,
         random_pairing: bool = True,
         true_pairs: dict[Path, Path] | None = None,
+        float_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         _check_channels(channels_A=channels_A, channels_B=channels_B)
         self.paths_A = list_images(folder_A, "a folder of domain A images")
         self.paths_B = list_images(folder_B, "a folder of domain B images")
         self.channels_A, self.channels_B = channels_A, channels_B
         self.transform_A, self.transform_B = transform_A, transform_B
-        self.random_pairing = random_pairing
+        self.random_pairing, self.float_range = random_pairing, float_range
         self.true_B = true_pairs
         self.true_A = {b: a for a, b in true_pairs.items()} if true_pairs else None
         for path in self.paths_A if true_pairs else ():
@@ -59,19 +61,22 @@ class UnpairedDataset(_RandomDataset):
             path_b = self.paths_B[int(torch.randint(len(self.paths_B), (), generator=generator))]
         else:
             path_b = self.paths_B[index % len(self.paths_B)]
-        a = read_image(path_a, self.channels_A, option="data.channels_A")
-        b = read_image(path_b, self.channels_B, option="data.channels_B")
+        a = self._read(path_a, "A")
+        b = self._read(path_b, "B")
         a = _apply(self.transform_A, path_a, generator, image=a)["image"]
         b = _apply(self.transform_B, path_b, generator, image=b)["image"]
         item = {"A": to_tensor(a), "B": to_tensor(b), "A_path": str(path_a), "B_path": str(path_b)}
         if self.true_B is not None:
             # Evaluation only: the hidden counterpart of each image, transformed alike.
-            true_b = read_image(self.true_B[path_a], self.channels_B, option="data.channels_B")
-            true_a = read_image(self.true_A[path_b], self.channels_A, option="data.channels_A")
+            true_b = self._read(self.true_B[path_a], "B")
+            true_a = self._read(self.true_A[path_b], "A")
             item["B_true"] = to_tensor(_apply(self.transform_B, path_a, generator, image=true_b)["image"])
             item["A_true"] = to_tensor(_apply(self.transform_A, path_b, generator, image=true_a)["image"])
         return item
 
+    def _read(self, path: Path, domain: str) -> np.ndarray:
+        channels = self.channels_A if domain == "A" else self.channels_B
+        return read_image(path, channels, option=f"data.channels_{domain}", float_range=self.float_range)
 
 
 @document_arguments(
@@ -125,5 +130,5 @@ class UnpairedDataModule(_PreprocessedDataModule):
         return UnpairedDataset(
             *folders, hp.channels_A, hp.channels_B,
             self._transform(train), self._transform(train), train and hp.random_pairing,
-            None if train else self._true_pairs(root, split),
+            None if train else self._true_pairs(root, split), hp.float_range,
         )

@@ -185,8 +185,12 @@ class I2IMethod(L.LightningModule):
         if prefix == "train" and not self._logs_this_iteration():
             return
         batch_size = batch_size or self._batch_size
+        # A float count: Lightning's integer one is floored by its mean over processes, which
+        # inflates the synced mean when ranks evaluate different numbers of images (Lightning
+        # issue #21859).
+        count = None if batch_size is None else float(batch_size)
         for key, value in terms.items():
-            self.log(f"{prefix}/{key}", value.detach(), batch_size=batch_size, sync_dist=prefix != "train")
+            self.log(f"{prefix}/{key}", value.detach(), batch_size=count, sync_dist=prefix != "train")
 
     def _optimizer_list(self) -> list:
         """The LightningOptimizers in `optimizer_specs` order (Lightning gives one alone unlisted)."""

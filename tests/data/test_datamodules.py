@@ -1,13 +1,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import cv2
 import lightning as L
 import numpy as np
 import pytest
 import torch
 
-from i2i_zoo.data import PairedDataModule, UnpairedDataModule
+from i2i_zoo.data import (
+    MultiDomainDataModule,
+    PairedDataModule,
+    ReferencePairDataModule,
+    SuperResolutionDataModule,
+    UnpairedDataModule,
+)
+from i2i_zoo.data.io import ImageReadError
 
 SMALL = dict(load_size=20, crop_size=16, batch_size=2, num_workers=0)
 
@@ -300,6 +309,19 @@ def test_an_iterator_never_read_draws_nothing() -> None:
         assert not torch.equal(dm._order_generator.get_state(), state)
 
 
+def test_evaluation_processes_share_the_set_without_repeats(make_paired) -> None:
+    dm = PairedDataModule(str(make_paired(n=3)), **SMALL)
+    dm.setup("fit")
+    shares = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)  # what the loaders read of a DDP run
+        shares.append([Path(path).name for batch in dm.val_dataloader() for path in batch["A_path"]])
+    assert shares == [["000.png", "002.png"], ["001.png"]]
+    dm.trainer = SimpleNamespace(world_size=4, global_rank=0)
+    with pytest.raises(ValueError, match=r"^the validation split \(data\.val_split\) has 3 item\(s\) for 4 processes"):
+        dm.val_dataloader()
+
+
 def test_evaluation_never_draws_from_torchs_rng() -> None:
     dm = _unpaired_demo(batch_size=4)
     dm.setup("fit")
@@ -338,3 +360,133 @@ def test_root_is_needed_for_everything_but_predict():
     module.setup("predict")  # predict reads data.predict_dir only
     with pytest.raises(ValueError, match="data.root is required for fit"):
         module.setup("fit")
+
+
+# Floating-point files on a 0..255 scale, in every layout: data.float_range reaches training,
+# evaluation and predict, and without it each read names the file and the option.
+FLOAT_VALUE = 204.0  # 0.8 of white: -> 0.6 in [-1, 1]
+
+
+def _float_tiff(path: Path, height: int = 8, width: int = 8) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.full((height, width, 3), FLOAT_VALUE, np.float32))
+
+
+def _paired_floats(root: Path) -> dict:
+    for split in ("train", "val"):
+        _float_tiff(root / split / "x.tif", 8, 16)
+    return dict(preprocess="none", test_split=None)
+
+
+def _unpaired_floats(root: Path) -> dict:
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        _float_tiff(root / folder / "x.tif")
+    return dict(preprocess="none")
+
+
+def _reference_floats(root: Path) -> dict:
+    for split in ("train", "val"):
+        for folder in ("source", "reference"):
+            _float_tiff(root / split / folder / "x.tif")
+    _float_tiff(root / "style.tif")
+    return dict(preprocess="none", test_split=None, predict_reference=str(root / "style.tif"))
+
+
+def _super_resolution_floats(root: Path) -> dict:
+    for split in ("train", "valid"):
+        _float_tiff(root / f"DIV2K_{split}_HR" / "0001.tif", 16, 16)
+    return dict(train_lr=None, val_lr=None, test_hr=None, patch_size=8)
+
+
+def _multi_domain_floats(root: Path) -> dict:
+    for split in ("train", "test"):
+        for domain in "ab":
+            _float_tiff(root / split / domain / "x.tif")
+    return dict(domains=["a", "b"], image_size=8)
+
+
+FLOAT_LAYOUTS = {
+    PairedDataModule: _paired_floats,
+    UnpairedDataModule: _unpaired_floats,
+    ReferencePairDataModule: _reference_floats,
+    SuperResolutionDataModule: _super_resolution_floats,
+    MultiDomainDataModule: _multi_domain_floats,
+}
+
+
+@pytest.mark.parametrize("datamodule", FLOAT_LAYOUTS, ids=lambda cls: cls.__name__)
+def test_float_range_reaches_every_dataset_of_every_layout(tmp_path: Path, datamodule) -> None:
+    root = tmp_path / "data"
+    options = FLOAT_LAYOUTS[datamodule](root)
+    _float_tiff(tmp_path / "predict" / "p.tif")
+    options |= dict(root=str(root), predict_dir=str(tmp_path / "predict"), batch_size=1, num_workers=0)
+
+    def items(dm) -> list:
+        dm.setup("fit")
+        return [lambda: dm.train_dataset[0], lambda: dm.val_dataset[0], lambda: next(iter(dm.predict_dataloader()))]
+
+    for read in items(datamodule(float_range=(0.0, 255.0), **options)):
+        images = [value for value in read().values() if isinstance(value, torch.Tensor) and value.ndim >= 3]
+        assert images
+        for image in images:
+            assert torch.allclose(image, torch.tensor(FLOAT_VALUE / 255 * 2 - 1), atol=1e-4)
+    for read in items(datamodule(**options)):
+        with pytest.raises(ImageReadError, match=r"\.tif holds float pixel values from 204 to 204, outside data\.float_range=\[0\.0, 1\.0\]"):
+            read()
+
+
+# Shared numbers are checked when the datamodule is made, naming the option and its range.
+@pytest.mark.parametrize(
+    "datamodule, option, value, valid",
+    [
+        (PairedDataModule, "batch_size", 0, ">= 1"),
+        (PairedDataModule, "num_workers", -1, ">= 0"),
+        (PairedDataModule, "load_size", 0, ">= 1"),
+        (PairedDataModule, "crop_size", -16, ">= 1"),
+        (UnpairedDataModule, "batch_size", 1.5, ">= 1"),
+        (ReferencePairDataModule, "batch_size", -2, ">= 1"),
+        (SuperResolutionDataModule, "batch_size", 0, ">= 1"),
+        (SuperResolutionDataModule, "eval_batch_size", 0, ">= 1"),
+        (MultiDomainDataModule, "batch_size", 0, ">= 1"),
+        (MultiDomainDataModule, "num_workers", -3, ">= 0"),
+    ],
+)
+def test_shared_numbers_out_of_range_name_the_option(datamodule, option, value, valid) -> None:
+    extra = dict(domains=["a", "b"]) if datamodule is MultiDomainDataModule else {}
+    with pytest.raises(ValueError, match=rf"^data\.{option}={value} is out of range: use an integer {valid}$"):
+        datamodule("unused", **{option: value}, **extra)
+
+
+@pytest.mark.parametrize("value", [(1.0, 0.0), (0.0, float("nan")), (0.0, 1.0, 2.0)])
+def test_a_bad_float_range_fails_at_instantiation(value) -> None:
+    with pytest.raises(ValueError, match=r"data\.float_range=.*two finite numbers, black below white"):
+        PairedDataModule("unused", float_range=value)
+
+
+# Square halves: a side-by-side pair is twice as wide as high, unless data.square_halves is off.
+def test_paired_layout_rejects_images_that_are_not_pairs_of_square_halves(tmp_path: Path, write_rgb_file) -> None:
+    write_rgb_file(tmp_path / "train" / "single.png", np.zeros((12, 12, 3), np.uint8))
+    dm = PairedDataModule(str(tmp_path), val_split=None, preprocess="none", num_workers=0)
+    dm.setup("fit")
+    with pytest.raises(ImageReadError, match=r"single\.png is 12x12 pixels.*width must be twice its height \(24\).*data\.square_halves: false"):
+        dm.train_dataset[0]
+    dm = PairedDataModule(str(tmp_path), val_split=None, preprocess="none", num_workers=0, square_halves=False)
+    dm.setup("fit")
+    assert dm.train_dataset[0]["A"].shape == (3, 12, 6)
+
+
+# preprocess: none keeps each file's size, and a batch needs one.
+def test_a_batch_of_images_of_different_sizes_names_the_files_and_the_options(tmp_path: Path, write_rgb_file) -> None:
+    for split in ("train", "val"):
+        write_rgb_file(tmp_path / split / "small.png", np.zeros((8, 16, 3), np.uint8))
+        write_rgb_file(tmp_path / split / "large.png", np.zeros((10, 20, 3), np.uint8))
+    dm = PairedDataModule(str(tmp_path), preprocess="none", batch_size=2, num_workers=0, test_split=None)
+    dm.setup("fit")
+    for split, loader in (("train", dm.train_dataloader()), ("val", dm.val_dataloader())):
+        with pytest.raises(ValueError) as info:
+            next(iter(loader))
+        message = str(info.value)
+        assert message.startswith("the A images of a batch differ in size")
+        assert f"{tmp_path / split / 'small.png'}: 3x8x8" in message
+        assert f"{tmp_path / split / 'large.png'}: 3x10x10" in message
+        assert "data.preprocess" in message and "data.batch_size: 1" in message

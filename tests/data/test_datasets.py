@@ -69,13 +69,20 @@ def test_transform_options_are_validated() -> None:
 
 
 def test_aligned_returns_halves_and_paths(tmp_path: Path, write_rgb_file) -> None:
-    ab = np.zeros((6, 10, 3), np.uint8)
-    ab[:, 5:] = 255
+    ab = np.zeros((6, 12, 3), np.uint8)
+    ab[:, 6:] = 255
     write_rgb_file(tmp_path / "x.png", ab)
     item = AlignedDataset(tmp_path)[0]
-    assert item["A"].shape == item["B"].shape == (3, 6, 5)
+    assert item["A"].shape == item["B"].shape == (3, 6, 6)
     assert (item["A"] == -1).all() and (item["B"] == 1).all()
     assert item["A_path"] == item["B_path"] == str(tmp_path / "x.png")
+
+
+def test_aligned_halves_must_be_square_unless_allowed(tmp_path: Path, write_rgb_file) -> None:
+    write_rgb_file(tmp_path / "wide.png", np.zeros((6, 10, 3), np.uint8))
+    with pytest.raises(ImageReadError, match=r"wide\.png is 10x6 pixels: .* \(A left \| B right\), so its width must be twice its height \(12\)"):
+        AlignedDataset(tmp_path)[0]
+    assert AlignedDataset(tmp_path, square_halves=False)[0]["A"].shape == (3, 6, 5)
 
 
 def test_aligned_odd_width_names_the_file(tmp_path: Path, write_rgb_file) -> None:
@@ -85,12 +92,12 @@ def test_aligned_odd_width_names_the_file(tmp_path: Path, write_rgb_file) -> Non
 
 
 def test_aligned_channels_convert_only_without_loss(tmp_path: Path, write_rgb_file) -> None:
-    write_rgb_file(tmp_path / "gray.png", np.full((6, 10), 51, np.uint8))
+    write_rgb_file(tmp_path / "gray.png", np.full((6, 12), 51, np.uint8))
     item = AlignedDataset(tmp_path)[0]  # gray serves 3 channels by repetition
-    assert item["A"].shape == item["B"].shape == (3, 6, 5)
-    assert torch.allclose(item["A"], torch.full((3, 6, 5), 51 / 255 * 2 - 1))
+    assert item["A"].shape == item["B"].shape == (3, 6, 6)
+    assert torch.allclose(item["A"], torch.full((3, 6, 6), 51 / 255 * 2 - 1))
     item = AlignedDataset(tmp_path, channels_A=1, channels_B=1)[0]
-    assert item["A"].shape == item["B"].shape == (1, 6, 5)
+    assert item["A"].shape == item["B"].shape == (1, 6, 6)
 
 
 def test_aligned_mixed_channels_take_a_gray_half_and_reject_a_colour_one(tmp_path: Path, write_rgb_file) -> None:

@@ -109,20 +109,31 @@ def test_source_and_reference_get_the_same_crop_and_flip(tmp_path: Path, layout:
 
 
 def test_side_by_side_layout_splits_each_image(tmp_path: Path) -> None:
-    image = np.zeros((6, 10, 3), np.uint8)
-    image[:, 5:] = 255
+    image = np.zeros((6, 12, 3), np.uint8)
+    image[:, 6:] = 255
     path = _write(tmp_path / "val" / "x.png", image)
     _write(tmp_path / "val" / "y.png", image)
     dm = ReferencePairDataModule(str(tmp_path), layout="side_by_side", preprocess="none", **SMALL)
     dm.setup("validate")
     batch = next(iter(dm.val_dataloader()))
-    assert batch["source"].shape == batch["reference"].shape == (2, 3, 6, 5)
+    assert batch["source"].shape == batch["reference"].shape == (2, 3, 6, 6)
     assert (batch["source"] == -1).all() and (batch["reference"] == 1).all()
     assert batch["source_path"][0] == batch["reference_path"][0] == str(path)
     _write(tmp_path / "val" / "odd.png", np.zeros((6, 11, 3), np.uint8))
     dm.setup("validate")
     with pytest.raises(ImageReadError, match=r"odd\.png has odd width 11.*source left half \| reference right half"):
         dm.val_dataset[0]
+
+
+def test_side_by_side_halves_must_be_square_unless_allowed(tmp_path: Path) -> None:
+    _write(tmp_path / "val" / "single.png", _pixels((8, 8, 3)))
+    dm = ReferencePairDataModule(str(tmp_path), layout="side_by_side", preprocess="none", **SMALL)
+    dm.setup("validate")
+    with pytest.raises(ImageReadError, match=r"single\.png is 8x8 pixels.*\(source left \| reference right\).*data\.square_halves: false"):
+        dm.val_dataset[0]
+    dm = ReferencePairDataModule(str(tmp_path), layout="side_by_side", preprocess="none", square_halves=False, **SMALL)
+    dm.setup("validate")
+    assert dm.val_dataset[0]["source"].shape == (3, 8, 4)
 
 
 def test_a_reference_of_another_size_is_resized_to_its_source(tmp_path: Path) -> None:

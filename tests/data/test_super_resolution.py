@@ -245,3 +245,12 @@ def test_corrupt_image_names_the_file(div2k: Path) -> None:
 def test_bad_options_fail_at_instantiation(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SuperResolutionDataModule("unused", **options)
+
+
+def test_whole_evaluation_images_of_several_sizes_in_one_batch_name_the_batch_option(tmp_path: Path) -> None:
+    _write(tmp_path / "DIV2K_valid_HR" / "a.png", _pixels((8, 8, 3)))
+    _write(tmp_path / "DIV2K_valid_HR" / "b.png", _pixels((12, 8, 3)))
+    dm = SuperResolutionDataModule(str(tmp_path), val_lr=None, eval_batch_size=2, **SMALL)
+    dm.setup("validate")
+    with pytest.raises(ValueError, match=r"the lr images of a batch differ in size \(.*a\.png: 3x2x2, .*b\.png: 3x3x2\): set data\.eval_batch_size: 1$"):
+        next(iter(dm.val_dataloader()))

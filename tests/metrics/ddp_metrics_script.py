@@ -1,5 +1,7 @@
-"""Run by test_ddp_metrics.py: validation on two CPU processes (gloo); each rank writes what it
-logged and how many batches its extractor saw to <output>/rank<r>.json."""
+"""Run by test_ddp_metrics.py: validation on two CPU processes (gloo), of tensors through a plain
+DataLoader and of the side-by-side files in <output>/pairs/val through PairedDataModule; each rank
+writes what it logged, how many batches its extractor saw and which files it evaluated to
+<output>/rank<r>.json."""
 
 import json
 import sys
@@ -8,22 +10,32 @@ from pathlib import Path
 from lightning.pytorch import Trainer
 from metric_fixtures import NoisyMethod, TinyFeatures, loader, smooth_images
 
+from i2i_zoo.data import PairedDataModule
 from i2i_zoo.metrics import ImageQualityMetrics
 
 SETTINGS = dict(metrics=["fid", "kid", "psnr", "ssim"], kid_subset_size=64, kid_subsets=1, cache_features=False)
+# Files in pairs/val: an odd count, which two processes cannot share evenly.
+NUM_FILES = 13
 
 
-def run(devices: int) -> tuple[dict[str, float], Trainer, ImageQualityMetrics]:
+def run(devices: int, output: Path) -> dict:
     callback = ImageQualityMetrics(feature_extractor=TinyFeatures(), **SETTINGS)
     trainer = Trainer(
         accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
     )
     (metrics,) = trainer.validate(NoisyMethod(0.2), dataloaders=loader(smooth_images(), batch_size=8), verbose=False)
-    return metrics, trainer, callback
+    extractor_calls = callback.extractor.calls
+    data = PairedDataModule(str(output / "pairs"), preprocess="none", batch_size=4, num_workers=0, test_split=None)
+    method = NoisyMethod(0.2)
+    (file_metrics,) = trainer.validate(method, datamodule=data, verbose=False)
+    return {
+        "metrics": metrics, "extractor_calls": extractor_calls, "file_metrics": file_metrics,
+        "evaluated": method.evaluated, "rank": trainer.global_rank,
+    }
 
 
 if __name__ == "__main__":
-    metrics, trainer, callback = run(devices=2)
-    report = {"metrics": metrics, "extractor_calls": callback.extractor.calls}
-    (Path(sys.argv[1]) / f"rank{trainer.global_rank}.json").write_text(json.dumps(report))
+    output = Path(sys.argv[1])
+    report = run(devices=2, output=output)
+    (output / f"rank{report['rank']}.json").write_text(json.dumps(report))

@@ -3,12 +3,15 @@ test images, and random FID Inception weights: shared by the metric tests and th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import Trainer
 from torch import nn
 from torch.utils.data import DataLoader
 
+from i2i_zoo.data import write_image
 from i2i_zoo.methods.base import EvalImages, I2IMethod
 from i2i_zoo.methods.optimizers import OptimizerSpec
 from i2i_zoo.metrics.inception import InceptionV3FID
@@ -37,6 +40,12 @@ def smooth_images(n: int = 64, size: int = 32, seed: int = 0) -> torch.Tensor:
     return F.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
 
 
+def write_pairs(folder: Path, images: torch.Tensor) -> None:
+    """Each image as a side-by-side pair (the image twice) `folder/<number>.png`, 8-bit."""
+    for i, image in enumerate(images):
+        write_image(folder / f"{i:03d}.png", torch.cat([image, image], dim=2))
+
+
 def loader(images: torch.Tensor, batch_size: int = 16) -> DataLoader:
     samples = [{"B": image, "index": i} for i, image in enumerate(images)]
     return DataLoader(samples, batch_size=batch_size)
@@ -44,13 +53,16 @@ def loader(images: torch.Tensor, batch_size: int = 16) -> DataLoader:
 
 class NoisyMethod(I2IMethod):
     """Translations = targets + `sigma` x fixed Gaussian noise (per image), in `groups` groups whose
-    noise is scaled by 1, 2, ...; during fit sigma shrinks as 1 / (epoch + 1)."""
+    noise is scaled by 1, 2, ...; during fit sigma shrinks as 1 / (epoch + 1). An image's noise is
+    seeded by its number: the batch's `index`, or the stem of its `B_path` file (`007.png`), which
+    `evaluated` records."""
 
     def __init__(self, sigma: float = 0.1, groups: tuple[str, ...] = ("AtoB",)):
         super().__init__()
         self.sigma = sigma
         self.groups = groups
         self.weight = nn.Parameter(torch.zeros(1))
+        self.evaluated: list[int] = []
 
     def optimizer_specs(self):
         return {"G": OptimizerSpec([self.weight], 1e-3)}
@@ -60,7 +72,9 @@ class NoisyMethod(I2IMethod):
 
     def evaluation_images(self, batch):
         target = batch["B"]
-        noise = torch.stack([torch.randn(target.shape[1:], generator=torch.Generator().manual_seed(int(i))) for i in batch["index"]])
+        numbers = [int(i) for i in batch["index"]] if "index" in batch else [int(Path(p).stem) for p in batch["B_path"]]
+        self.evaluated += numbers
+        noise = torch.stack([torch.randn(target.shape[1:], generator=torch.Generator().manual_seed(i)) for i in numbers])
         noise = noise.to(target.device)
         sigma = self.sigma / (self.current_epoch + 1)  # current_epoch is 0 outside fit
         return {

@@ -1,5 +1,6 @@
-"""Metric states sync across two CPU processes: each rank sees half the images, both log the
-values one process computes over all of them."""
+"""Metric states sync across two CPU processes: each rank sees its share of the images, both log
+the values one process computes over all of them, and a datamodule's validation set that does
+not divide by the number of processes is evaluated once per image, none repeated."""
 
 import json
 import os
@@ -8,22 +9,28 @@ import sys
 from pathlib import Path
 
 import pytest
+from metric_fixtures import smooth_images, write_pairs
 
 SCRIPT = Path(__file__).with_name("ddp_metrics_script.py")
 
 
 def test_two_processes_log_the_single_process_metrics(tmp_path):
-    from ddp_metrics_script import run
+    from ddp_metrics_script import NUM_FILES, run
 
-    single, _, callback = run(devices=1)
-    assert callback.extractor.calls == 16  # 8 batches of 8: fakes and reals
+    write_pairs(tmp_path / "pairs" / "val", smooth_images(NUM_FILES, seed=1))
+    single = run(devices=1, output=tmp_path)
+    assert single["extractor_calls"] == 16  # 8 batches of 8: fakes and reals
+    assert single["evaluated"] == list(range(NUM_FILES))
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     reports = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    # Rank r evaluates files r, r + 2, ...: each once, none padded in.
+    assert [report["evaluated"] for report in reports] == [list(range(0, NUM_FILES, 2)), list(range(1, NUM_FILES, 2))]
     for report in reports:
         assert report["extractor_calls"] == 8  # half the batches
-        assert report["metrics"].keys() == single.keys()
-        for key, value in single.items():
-            assert report["metrics"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+        for key in ("metrics", "file_metrics"):
+            assert report[key].keys() == single[key].keys()
+            for name, value in single[key].items():
+                assert report[key][name] == pytest.approx(value, rel=1e-4, abs=1e-6), (key, name)
