@@ -217,6 +217,12 @@ def test_linked_data_setting_conflict_is_an_error(monkeypatch, tmp_path):
         run(["fit", "-c", str(RECIPES / "quickstart.yaml"), "--model.init_args.channels_A", "1", "--trainer.fast_dev_run", "true"])
 
 
+def test_a_negative_learning_rate_is_refused_before_training(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"model\.lr_g=-0\.1 must be > 0"):
+        run(["fit", "-c", str(RECIPES / "quickstart.yaml"), "--model.init_args.lr_g", "-0.1", "--trainer.fast_dev_run", "true"])
+
+
 def test_unknown_option_is_named(monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit):

@@ -4,10 +4,12 @@ networks, its losses and the order of its steps."""
 
 from __future__ import annotations
 
+import inspect
 import random
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Callable, ClassVar, Iterator
 
 import lightning as L
@@ -20,6 +22,7 @@ from torch import Tensor, nn
 from i2i_zoo.distributed import gather_per_rank, own_rank_state
 from i2i_zoo.methods.ema import ema_copy, update_ema
 from i2i_zoo.methods.optimizers import OptimizerSpec, Schedule, split_batch
+from i2i_zoo.methods.options import check_options
 from i2i_zoo.methods.phases import Phase, check_phases, enter, hold_modes, phase_at
 
 @dataclass
@@ -86,6 +89,14 @@ class I2IMethod(L.LightningModule):
         # (optimizer, iteration, loss, terms) of the updates since the last finiteness check.
         self._unchecked_losses: list[tuple[str, int, Tensor, dict[str, Tensor]]] = []
 
+    def save_hyperparameters(self, *args: Any, frame: FrameType | None = None, **kwargs: Any) -> None:
+        """Lightning's, then the range checks of the options every method names alike (learning
+        rates, loss weights, betas, n_critic: `i2i_zoo.methods.options`), so a method's
+        `self.save_hyperparameters()` checks them once its own arguments are known."""
+        # Lightning reads the __init__ arguments from the caller's frame, which is now one further up.
+        super().save_hyperparameters(*args, frame=frame or inspect.currentframe().f_back, **kwargs)
+        check_options(self.hparams)
+
     # ------------------------------------------------------------------ optimizers and schedules
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
         raise NotImplementedError
@@ -122,9 +133,9 @@ class I2IMethod(L.LightningModule):
         step; the logged terms are averaged over the parts. An optimizer whose parameters the
         current phase all freezes does nothing.
 
-        A non-finite loss stops training with an error naming the optimizer, the terms at fault
-        and the iteration; it is checked on the iterations Lightning logs, at the end of an epoch
-        and before a checkpoint is written, since a check waits for the GPU."""
+        A non-finite loss, parameter or buffer stops training with an error naming the
+        optimizer and terms, or the tensor, at fault and the iteration; see
+        `check_finite_losses`."""
         optimizer = self._optimizer_list()[self._optimizer_index[name]]
         if not any(p.requires_grad for group in optimizer.param_groups for p in group["params"]):
             return
@@ -151,24 +162,46 @@ class I2IMethod(L.LightningModule):
             terms = {key: torch.stack([t[key].detach() for t in micro_terms]).mean() for key in micro_terms[0]}
         self._unchecked_losses.append((name, self.iteration, loss.detach(), terms))
         if self._logs_this_iteration():
-            self.check_finite_losses()
+            self.check_finite_losses(self.iteration)
         optimizer.step()
         for net in self._ema_owners.get(name, ()):
             decay = self.ema_decay if self.iteration >= self.ema_start else 0.0
             update_ema(getattr(self, f"{net}_ema"), getattr(self, net), decay)
         self.log_terms(terms)
 
-    def check_finite_losses(self) -> None:
-        """Raise FloatingPointError for the first non-finite loss since the last check."""
+    def check_finite_losses(self, iteration: int | None = None) -> None:
+        """Raise FloatingPointError for the first non-finite loss since the last check, else for
+        the first non-finite parameter or buffer (a huge learning rate can overflow batch-norm
+        statistics while every loss stays finite). `iteration`: the last training batch the
+        weights have seen (default: the last one done).
+
+        Called on the iterations Lightning logs, at the end of an epoch and before a checkpoint
+        is written, never on every iteration: the check waits for the GPU, once when all is finite."""
         pending, self._unchecked_losses = self._unchecked_losses, []
-        if not pending or torch.stack([torch.isfinite(loss).all() for _, _, loss, _ in pending]).all():
+        tensors = [
+            (kind, name, tensor)
+            for kind, named in (("parameter", self.named_parameters()), ("buffer", self.named_buffers()))
+            for name, tensor in named
+            if tensor.is_floating_point()
+        ]
+        flags = [torch.isfinite(loss).all() for _, _, loss, _ in pending] + [torch.isfinite(t).all() for _, _, t in tensors]
+        if not flags or torch.stack(flags).all():
             return
-        for name, iteration, loss, terms in pending:
+        for name, loss_iteration, loss, terms in pending:
             if not torch.isfinite(loss).all():
                 bad = [k for k, v in terms.items() if not torch.isfinite(v).all()] or ["the total"]
                 raise FloatingPointError(
-                    f"loss of optimizer {name!r} is {loss.item()} at iteration {iteration}: "
+                    f"loss of optimizer {name!r} is {loss.item()} at iteration {loss_iteration}: "
                     f"non-finite term(s) {', '.join(bad)}"
+                )
+        iteration = self.iteration - 1 if iteration is None else iteration
+        when = f"at iteration {iteration}" if iteration >= 0 else "before training"
+        for kind, name, tensor in tensors:
+            finite = torch.isfinite(tensor)
+            if not finite.all():
+                raise FloatingPointError(
+                    f"{kind} {name} of {type(self).__name__} is non-finite ({int((~finite).sum())} of {tensor.numel()} "
+                    f"values) {when}: training diverged (learning rates too high?)"
                 )
 
     def _logs_this_iteration(self) -> bool:
@@ -325,7 +358,7 @@ class I2IMethod(L.LightningModule):
 
     # ----------------------------------------------------------------------- exact resume
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.check_finite_losses()  # never write weights a non-finite loss has updated
+        self.check_finite_losses()  # never write non-finite weights, nor weights a non-finite loss updated
         checkpoint["i2i_zoo"] = {"iteration": self.iteration, "rng": gather_per_rank(self._trainer, _get_rng_state())}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

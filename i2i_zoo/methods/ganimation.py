@@ -109,8 +109,6 @@ class GANimation(I2IMethod):
                 "model.domains is required: the condition names in label order (linked from data.domains, "
                 "e.g. the 17 action units AU01_r ... AU45_r)"
             )
-        if train_G_every_n_iterations < 1:
-            raise ValueError(f"model.train_G_every_n_iterations={train_G_every_n_iterations} should be at least 1")
         if predict_steps < 1:
             raise ValueError(f"model.predict_steps={predict_steps} should be 1 (one image) or more (an animation strip)")
         self.save_hyperparameters()

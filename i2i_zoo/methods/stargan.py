@@ -96,13 +96,8 @@ class StarGAN(I2IMethod):
             raise ValueError(f"model.label_type={label_type!r} is unknown; choose one of {LABEL_TYPES}")
         if label_type == "exclusive" and len(domains) < 2:
             raise ValueError(f"model.label_type=exclusive needs at least 2 domains, got {domains}")
-        if n_critic < 1:
-            raise ValueError(f"model.n_critic={n_critic}: the generator is updated every n_critic-th iteration, n_critic >= 1")
-        if not 0 < num_iters_decay <= num_iters or lr_update_step < 1:
-            raise ValueError(
-                f"model.num_iters_decay={num_iters_decay} should be in 1..num_iters ({num_iters}) and "
-                f"model.lr_update_step={lr_update_step} at least 1"
-            )
+        if not 0 < num_iters_decay <= num_iters:
+            raise ValueError(f"model.num_iters_decay={num_iters_decay} should be in 1..num_iters ({num_iters})")
         self.save_hyperparameters()
         self.domains, self.label_type = list(domains), label_type
         self.G = StarGANGenerator(3, len(domains), g_conv_dim, g_repeat_num)

@@ -1,11 +1,13 @@
+import errno
 import logging
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from lightning.pytorch import Trainer
 
-from i2i_zoo.callbacks import AtomicCheckpointIO, PrintMetrics, SampleGrid
+from i2i_zoo.callbacks import AtomicCheckpointIO, PrintMetrics, SampleGrid, checkpoint_io
 from i2i_zoo.callbacks.samples import sample_grid
 from i2i_zoo.data.io import read_image
 from i2i_zoo.methods import Pix2Pix
@@ -58,3 +60,87 @@ def test_atomic_checkpoint_keeps_the_previous_file_when_saving_fails(tmp_path, m
     monkeypatch.undo()
     assert torch.load(target, weights_only=True) == {"step": 1}
     assert [p.name for p in target.parent.iterdir()] == ["last.ckpt"]
+
+
+class _FullDisk:
+    """A file opened for writing that takes `room` bytes, then raises `error` from `write`, as a
+    full disk (ENOSPC) or Ctrl-C in the middle of a write."""
+
+    def __init__(self, handle, room: int, error: BaseException):
+        self.handle, self.room, self.error = handle, room, error
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise self.error
+        self.room -= len(data)
+        return self.handle.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+def _fail_writes(monkeypatch, error: BaseException, room: int = 1024) -> None:
+    def open_failing(path, mode="r", *args, **kwargs):
+        handle = open(path, mode, *args, **kwargs)
+        return _FullDisk(handle, room, error) if "w" in mode else handle
+
+    monkeypatch.setattr(checkpoint_io, "open", open_failing, raising=False)
+
+
+def _checkpoint(step: int) -> dict:
+    return {"step": step, "state_dict": {"weight": torch.full((64, 1024), float(step))}}  # 256 KiB
+
+
+def test_a_full_disk_names_the_checkpoint_and_the_cause_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    target, fresh = tmp_path / "last.ckpt", tmp_path / "epoch=1.ckpt"
+    io.save_checkpoint(_checkpoint(1), target)
+    previous = target.read_bytes()
+
+    _fail_writes(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(OSError, match=rf"cannot write checkpoint {re.escape(str(target))}: no space left on device; "
+                                      r"the previous checkpoint at that path is untouched") as error:
+        io.save_checkpoint(_checkpoint(2), target)
+    assert error.value.errno == errno.ENOSPC
+    with pytest.raises(OSError, match=rf"cannot write checkpoint {re.escape(str(fresh))}: no space left on device; "
+                                      r"nothing was written at that path"):
+        io.save_checkpoint(_checkpoint(2), fresh)
+    monkeypatch.undo()
+    assert target.read_bytes() == previous
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_ctrl_c_while_writing_a_checkpoint_keeps_the_previous_file_and_stays_an_interrupt(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint(_checkpoint(1), target)
+    previous = target.read_bytes()
+
+    _fail_writes(monkeypatch, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint(_checkpoint(2), target)
+    monkeypatch.undo()
+    assert target.read_bytes() == previous
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_partial_files_a_killed_save_left_are_removed_when_a_run_first_saves_into_their_folder(tmp_path):
+    leftovers = [".last.ckpt.partial", ".epoch=0-step=4.ckpt.partial"]
+    others = ["last.ckpt", ".gitignore", "notes.partial", ".partial"]
+    for name in [*leftovers, *others]:
+        (tmp_path / name).write_bytes(b"left over")
+
+    io = AtomicCheckpointIO()  # a new run's plugin
+    io.save_checkpoint(_checkpoint(1), tmp_path / "epoch=1.ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "epoch=1.ckpt"])
+
+    # Only on the run's first save there: a later partial file is another save's, in progress.
+    (tmp_path / ".other.ckpt.partial").write_bytes(b"being written")
+    io.save_checkpoint(_checkpoint(2), tmp_path / "epoch=2.ckpt")
+    assert (tmp_path / ".other.ckpt.partial").is_file()

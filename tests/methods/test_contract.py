@@ -3,6 +3,8 @@ two-phase test method: one training step on tiny networks (and each registered e
 checkpoint written mid-epoch resumed bit for bit with a moving-average copy (across the phase
 switch for the two-phase method), and the shapes of `translate` and `export_generator`."""
 
+import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -151,3 +153,38 @@ def test_input_channels_follow_the_direction(method):
     options = {"channels_A": 1, "channels_B": 3, **colour_only.get(method, {})}
     for direction, channels in (("AtoB", 1), ("BtoA", 3)):
         assert METHODS[method].build(direction=direction, **options).input_channels() == channels
+
+
+def _numeric_options(entry) -> set[str]:
+    return {name for name, p in inspect.signature(entry.cls).parameters.items() if type(p.default) in (int, float)}
+
+
+@pytest.mark.parametrize("entry", METHODS.values(), ids=[entry.name for entry in METHODS.values()])
+def test_rates_weights_betas_and_update_intervals_out_of_range_name_the_option(entry):
+    """Checked when the method is built (under the CLI: when the configuration is instantiated),
+    never left to torch or to a diverging run."""
+    numeric = _numeric_options(entry)
+    rates = sorted(name for name in numeric if name == "lr" or name.startswith("lr_"))
+    weights = sorted(name for name in numeric if name.startswith("lambda") or name.endswith("_weight"))
+    intervals = sorted(name for name in numeric if name == "n_critic" or name.endswith("_every_n_iterations"))
+    assert rates and weights, f"{entry.name} has no learning rate or loss weight option"
+
+    def refused(options: dict, message: str) -> None:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            entry.build(**options)
+
+    for name in rates:
+        refused({name: -0.1}, f"model.{name}=-0.1 must be > 0")
+        refused({name: 0}, f"model.{name}=0 must be > 0")
+        refused({name: float("nan")}, f"model.{name}=nan must be > 0")
+    for name in weights:
+        refused({name: -5.0}, f"model.{name}=-5.0 must be >= 0")
+        refused({name: float("inf")}, f"model.{name}=inf must be >= 0 and finite")
+        entry.build(**{name: 0.0})  # 0 turns a term off
+    for name in intervals:
+        refused({name: 0}, f"model.{name}=0 must be >= 1")
+    if "betas" in inspect.signature(entry.cls).parameters:
+        refused({"betas": (0.5, 1.0)}, "model.betas=(0.5, 1.0) must be two numbers in [0, 1)")
+        refused({"betas": (-0.1, 0.999)}, "model.betas=(-0.1, 0.999) must be two numbers in [0, 1)")
+        refused({"betas": [0.5]}, "model.betas=[0.5] must be two numbers in [0, 1)")
+        entry.build(betas=[0.0, 0.99])

@@ -1,14 +1,18 @@
 """The mechanics of the base method: optimizer specs and schedules, accumulation, phases, moving
-averages and the run length in iterations."""
+averages, the run length in iterations and the finiteness checks."""
+
+import re
 
 import pytest
 import torch
 from lightning.pytorch import Callback, seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint
 from phased_method import PHASED, PhasedMethod
 from torch import nn
 from torch.utils.data import DataLoader
 
-from i2i_zoo.methods import I2IMethod, OptimizerSpec, Phase, Schedule
+from i2i_zoo.callbacks import AtomicCheckpointIO
+from i2i_zoo.methods import METHODS, I2IMethod, OptimizerSpec, Phase, Schedule
 from i2i_zoo.methods.ema import ema_copy, update_ema
 from i2i_zoo.methods.optimizers import StarGANDecay, split_batch
 from i2i_zoo.methods.phases import check_phases
@@ -224,8 +228,6 @@ def test_schedules_by_name_and_class_path():
 
 def test_a_schedule_advances_for_an_optimizer_that_did_not_step(quiet_trainer):
     """StarGAN's rule by iteration: G, which steps every n_critic-th iteration, decays on every one."""
-    from i2i_zoo.methods import METHODS
-
     entry = METHODS["StarGAN"]
     model = entry.build(n_critic=3, num_iters=4, num_iters_decay=4, lr_update_step=1)
     trainer = quiet_trainer(max_epochs=-1, log_every_n_steps=1)
@@ -234,3 +236,54 @@ def test_a_schedule_advances_for_an_optimizer_that_did_not_step(quiet_trainer):
     g_optimizer = trainer.optimizers[0]
     assert g_optimizer.param_groups[0]["lr"] == pytest.approx(1e-4 * StarGANDecay(4, 4, 1)(4))
     assert trainer.logged_metrics["lr-G"] == pytest.approx(1e-4 * StarGANDecay(4, 4, 1)(3))
+
+
+def _non_finite(state: dict[str, torch.Tensor]) -> list[str]:
+    return [name for name, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+
+
+def test_diverged_batch_norm_statistics_stop_training_before_a_checkpoint(quiet_trainer, tmp_path):
+    """A huge generator rate leaves every loss finite while G's batch-norm running variances
+    overflow: training stops naming the buffer and the iteration, before a checkpoint holds them."""
+    seed_everything(0)
+    entry = METHODS["Pix2Pix"]
+    folder = tmp_path / "checkpoints"
+    checkpoints = ModelCheckpoint(dirpath=folder, save_last=True, save_top_k=-1, every_n_train_steps=1)
+    trainer = quiet_trainer(max_epochs=1, limit_train_batches=6, log_every_n_steps=50, callbacks=[checkpoints],
+                            enable_checkpointing=True, plugins=[AtomicCheckpointIO()])
+    with pytest.raises(FloatingPointError, match=r"buffer G\.\S*running_var of Pix2Pix is non-finite .* at iteration (\d+)") as error:
+        trainer.fit(entry.build(lr_g=1e6), datamodule=entry.build_datamodule())
+    found = int(re.search(r"at iteration (\d+)", str(error.value)).group(1))
+    assert found >= 1, "the first iteration diverged already: nothing shows a checkpoint was refused"
+    written = sorted(folder.iterdir())
+    assert written and not [p for p in written if p.name.startswith(".")]
+    for path in written:
+        checkpoint = torch.load(path, weights_only=True)
+        assert not _non_finite(checkpoint["state_dict"]), path.name
+    # last.ckpt is the state after the iterations before the one found non-finite.
+    assert torch.load(folder / "last.ckpt", weights_only=True)["i2i_zoo"]["iteration"] == found
+
+
+class _PoisonBuffer(Callback):
+    """Sets a buffer of G to inf when training batch `iteration` starts (in train mode batch norm
+    normalises with batch statistics, so the losses stay finite)."""
+
+    def __init__(self, name: str, iteration: int):
+        self.name, self.iteration = name, iteration
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.iteration == self.iteration:
+            pl_module.get_buffer(self.name).fill_(float("inf"))
+
+
+@pytest.mark.parametrize("log_every_n_steps, found", [(1, 1), (50, 2)], ids=["logged-iteration", "epoch-end"])
+def test_a_non_finite_buffer_stops_training_naming_it(quiet_trainer, log_every_n_steps, found):
+    """Weights are checked when losses are: on logged iterations, else at the end of the epoch."""
+    entry = METHODS["Pix2Pix"]
+    model = entry.build()
+    name = next(n for n, _ in model.named_buffers() if n.startswith("G.") and n.endswith("running_mean"))
+    trainer = quiet_trainer(max_epochs=1, limit_train_batches=3, log_every_n_steps=log_every_n_steps,
+                            callbacks=[_PoisonBuffer(name, iteration=1)])
+    message = rf"buffer {re.escape(name)} of Pix2Pix is non-finite \(\d+ of \d+ values\) at iteration {found}\b"
+    with pytest.raises(FloatingPointError, match=message):
+        trainer.fit(model, datamodule=entry.build_datamodule())
