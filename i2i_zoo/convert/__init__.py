@@ -1,5 +1,10 @@
 """Importers for checkpoints of the original implementations, and writers back to their layout."""
 
+from i2i_zoo.convert.biggan import (
+    infer_biggan_discriminator_config,
+    infer_biggan_generator_config,
+    load_biggan_pytorch,
+)
 from i2i_zoo.convert.checkpoint import load_checkpoint, save_checkpoint
 from i2i_zoo.convert.original import (
     CYCLEGAN_NAMES,
@@ -28,10 +33,13 @@ __all__ = [
     "CYCLEGAN_NAMES",
     "PIX2PIX_NAMES",
     "build_generator_from_config",
+    "infer_biggan_discriminator_config",
+    "infer_biggan_generator_config",
     "infer_discriminator_config",
     "infer_generator_config",
     "infer_stargan_discriminator_config",
     "infer_stargan_generator_config",
+    "load_biggan_pytorch",
     "load_checkpoint",
     "load_original_cyclegan",
     "load_original_discriminator",
