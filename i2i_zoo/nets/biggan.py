@@ -90,8 +90,13 @@ class SpectralNorm:
 
     def singular_values(self) -> list[Tensor]:
         """The estimates of the largest `num_svs` singular values of the weight, with gradient to it;
-        in train mode the stored `u<i>` and `sv<i>` are updated (one power iteration per `num_itrs`)."""
-        matrix = self.weight.reshape(self.weight.shape[0], -1)
+        in train mode the stored `u<i>` and `sv<i>` are updated (one power iteration per `num_itrs`).
+        Under autocast they are still computed in the weight's precision (float32), so mixed precision
+        does not round the normalisation."""
+        with torch.autocast(self.weight.device.type, enabled=False):  # sigma in the weight's precision
+            return self._power_iteration(self.weight.reshape(self.weight.shape[0], -1))
+
+    def _power_iteration(self, matrix: Tensor) -> list[Tensor]:
         sigmas: list[Tensor] = []
         for _ in range(self.num_itrs):
             us: list[Tensor] = []

@@ -112,6 +112,38 @@ def test_power_iteration_by_hand():
     _close(layer.sv0, torch.tensor([sigma]))
 
 
+def test_two_singular_values_by_hand():
+    # num_svs=2: the second pair is Gram-Schmidt-orthogonalised against the first; W is divided by the first.
+    torch.manual_seed(0)
+    layer = SNLinear(4, 3, bias=False, num_svs=2).train()
+    W, u0, u1 = layer.weight.detach().clone(), layer.u0.clone(), layer.u1.clone()
+    v0 = u0 @ W / (u0 @ W).norm()
+    new_u0 = v0 @ W.t() / (v0 @ W.t()).norm()
+    v1 = u1 @ W
+    v1 = v1 - (v0 @ v1.t()) * v0 / (v0 @ v0.t())
+    v1 = v1 / v1.norm()
+    new_u1 = v1 @ W.t()
+    new_u1 = new_u1 - (new_u0 @ new_u1.t()) * new_u0 / (new_u0 @ new_u0.t())
+    new_u1 = new_u1 / new_u1.norm()
+    x = torch.randn(2, 4)
+    sigma0 = (v0 @ W.t() @ new_u0.t()).item()
+    _close(layer(x), x @ W.t() / sigma0)
+    _close(layer.u0, new_u0)
+    _close(layer.u1, new_u1)
+    _close(layer.sv1, (v1 @ W.t() @ new_u1.t()).reshape(1))
+
+
+def test_mixed_precision_keeps_spectral_norm_in_float32():
+    torch.manual_seed(0)
+    G = BigGANGenerator(32, ch=2, dim_z=8, shared_dim=4, n_classes=2, attention=(16,)).eval()
+    reference_sigma = G.linear.singular_values()[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sigma = G.linear.singular_values()[0]
+        images = G.train()(torch.randn(2, 8), torch.tensor([0, 1]))
+    assert sigma.dtype == torch.float32 and torch.equal(sigma, reference_sigma)
+    assert torch.isfinite(images).all() and G.linear.u0.dtype == torch.float32
+
+
 def test_spectral_norm_gradient_flows_through_sigma_only():
     torch.manual_seed(0)
     layer = SNLinear(4, 3, bias=False).eval()
