@@ -174,10 +174,11 @@ def test_128px_imagenet_model_parameter_counts():
 @pytest.mark.parametrize("resolution", [32, 64, 128, 256])
 def test_shapes_and_range(resolution):
     torch.manual_seed(0)
-    attention = (16,) if resolution == 32 else (resolution // 2,)
-    G = BigGANGenerator(resolution, ch=4, dim_z=24, shared_dim=8, n_classes=3, attention=attention, skip_init=True)
-    D = BigGANDiscriminator(resolution, ch=4, n_classes=3, attention=(16,), skip_init=True)
-    assert len(G.attention) == 1 and D.attention == (16,)
+    attention = (16,) if resolution == 32 else (32,)
+    G = BigGANGenerator(resolution, ch=2, dim_z=24, shared_dim=8, n_classes=3, attention=attention, skip_init=True)
+    d_attention = (8,) if resolution == 64 else (16,)  # where D has 8 channels or more
+    D = BigGANDiscriminator(resolution, ch=2, n_classes=3, attention=d_attention, skip_init=True)
+    assert G.attention == attention and D.attention == d_attention
     assert G.dim_z == 24 - 24 % (len(G.blocks) + 1)
     z, y = torch.randn(2, G.dim_z), torch.tensor([0, 2])
     images = G(z, y)
@@ -204,8 +205,8 @@ def test_not_hierarchical_and_per_layer_embeddings():
 
 def test_gradients_reach_every_parameter():
     torch.manual_seed(0)
-    G = BigGANGenerator(32, ch=4, dim_z=16, shared_dim=4, n_classes=3, attention=(16,))
-    D = BigGANDiscriminator(32, ch=4, n_classes=3, attention=(16,))
+    G = BigGANGenerator(32, ch=2, dim_z=16, shared_dim=4, n_classes=3, attention=(16,))
+    D = BigGANDiscriminator(32, ch=2, n_classes=3, attention=(16,))
     with torch.no_grad():  # gamma starts at 0, which would cut the attention convs off
         for net in (G, D):
             for name, p in net.named_parameters():
