@@ -136,6 +136,16 @@ def _write_ganimation_layout(root: Path, data: dict, n=2, size=32):
         pickle.dump(conditions, f, protocol=2)
 
 
+def _write_class_folders_layout(root: Path, data: dict, n=3, size=8):
+    """One folder of images per class (ImageNet's train folder): n each, so the default 0.8/0.1/0.1
+    split (or ImageNet's 0.98/0.01/0.01) gives every split an image of each class."""
+    rng = np.random.default_rng(0)
+    for domain in data["domains"]:
+        (root / domain).mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(root / domain / f"{i}.png"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
 # Small networks and 32 px data for each method's recipes written for full-size images.
 _CROP_32 = ["--data.load_size", "32", "--data.crop_size", "32"]
 TINY_BY_DATA = {
@@ -149,7 +159,12 @@ TINY_BY_DATA = {
     ],
 }
 # The spl recipes' model takes no ndf or num_downs: the pix2pix-layout tiny options that apply.
-TINY_BY_MODEL = {"SPL": ["--model.init_args.ngf", "8", "--model.init_args.n_blocks", "1", *_CROP_32]}
+TINY_BY_MODEL = {
+    "SPL": ["--model.init_args.ngf", "8", "--model.init_args.n_blocks", "1", *_CROP_32],
+    "BigGAN": ["--model.init_args.G_ch", "2", "--model.init_args.D_ch", "2", "--model.init_args.dim_z", "8",
+               "--model.init_args.shared_dim", "4", "--model.init_args.G_attn", "[]", "--model.init_args.D_attn", "[]",
+               "--data.image_size", "32", "--data.batch_size", "8"],
+}
 
 
 @pytest.mark.parametrize("recipe", PUBLIC_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
@@ -167,6 +182,8 @@ def test_public_recipes_run_on_a_tiny_dataset_in_their_layout(recipe, monkeypatc
         _write_celeba_layout(root, data)
     elif data.get("layout") == "ganimation":
         _write_ganimation_layout(root, data)
+    elif data.get("layout") == "class_folders":
+        _write_class_folders_layout(root, data)
     else:
         _write_paired_layout(root, splits=sorted({"train", data.get("val_split", "val"), data.get("test_split", "test")}))
     model_class = _recipe_model_class(recipe)

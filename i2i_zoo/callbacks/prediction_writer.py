@@ -21,7 +21,9 @@ _REASONS_SHOWN = 3
 class PredictionWriter(BasePredictionWriter):
     """Saves each predicted image as `output_dir/<input file's path relative to the predict
     folder>`, so a folder of inputs becomes a mirror folder of outputs, and ends with one line:
-    `N written to DIR, M skipped (reasons)`.
+    `N written to DIR, M skipped (reasons)`. A generative method's samples (a predict dataset
+    with `relative_outputs`, such as BigGAN's `SampleRequests`) go to `output_dir/<its path>`
+    (`<class>/<number>.png`).
 
     Names: PNG and JPEG inputs keep theirs; other formats (BMP, TIFF, WebP) are written as PNG
     under their full name with `.png` appended (`x.tif` -> `x.tif.png`), so inputs sharing a stem
@@ -49,6 +51,13 @@ class PredictionWriter(BasePredictionWriter):
         if not all(hasattr(dataset, "paths") for dataset in datasets):
             raise TypeError("PredictionWriter needs the predict dataset's input files (`paths`, as ImageFolderDataset has)")
         inputs = [path for dataset in datasets for path in dataset.paths]
+        if all(getattr(dataset, "relative_outputs", False) for dataset in datasets):
+            # A generative method's samples (SampleRequests): `paths` are the output names.
+            _check_folder(self._folder, None, [], self.overwrite)
+            self._targets = {str(path): self._folder / path for path in inputs}
+            self._written, self._skipped = 0, []
+            trainer.strategy.barrier()
+            return
         references = [dataset.reference_path for dataset in datasets if getattr(dataset, "reference_path", None)]
         _check_folder(self._folder, root, [*inputs, *references], self.overwrite)
         self._targets = output_paths(inputs, root, self._folder)

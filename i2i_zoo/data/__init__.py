@@ -2,7 +2,7 @@
 module per folder layout (paired, unpaired, super_resolution, reference, multi_domain) on a
 shared base."""
 
-from i2i_zoo.data.base import ImageFolderDataset
+from i2i_zoo.data.base import ImageFolderDataset, SampleRequests
 from i2i_zoo.data.degradations import DEGRADATIONS, make_degradation
 from i2i_zoo.data.io import (
     IMAGE_EXTENSIONS,
@@ -32,6 +32,7 @@ __all__ = [
     "AffineWarps",
     "AlignedDataset",
     "ImageFolderDataset",
+    "SampleRequests",
     "ImageReadError",
     "MultiDomainDataModule",
     "MultiDomainDataset",

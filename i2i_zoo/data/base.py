@@ -151,6 +151,28 @@ class ImageFolderDataset(Dataset):
         return item
 
 
+class SampleRequests(Dataset):
+    """What a generative method's predict writes: ``samples_per_class`` samples of each class,
+    items ``{"label": class index, "index": sample number, "path": "<class name>/<number>.png"}``.
+    ``paths`` are the output names relative to the output folder (``relative_outputs``), which the
+    prediction writer uses as they are; there are no input files."""
+
+    relative_outputs = True
+
+    def __init__(self, names: list[str], labels: list[int], samples_per_class: int) -> None:
+        if len(names) != len(labels):
+            raise ValueError(f"{len(names)} class names but {len(labels)} labels")
+        self.items = [(label, i, f"{name}/{i:04d}.png") for name, label in zip(names, labels) for i in range(samples_per_class)]
+        self.paths = [path for _, _, path in self.items]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int | str]:
+        label, number, path = self.items[index]
+        return {"label": torch.tensor(label), "index": number, "path": path}
+
+
 # The documentation of the arguments several datamodules take, written once; a datamodule's own
 # arguments, or its own wording of a shared one, go to @document_arguments.
 ARGUMENTS = {
@@ -431,6 +453,9 @@ class _FolderDataModule(L.LightningDataModule):
         return None if folder is None else str(Path(folder).expanduser())
 
     def predict_dataloader(self) -> DataLoader:
+        model = None if self.trainer is None else self.trainer.lightning_module
+        if getattr(model, "generates", False):  # a generative method (BigGAN): no input images
+            return self._loader(model.sample_requests(), batch_size=self.hparams.get("batch_size", 1), batch_option="data.batch_size")
         if self.predict_dir is None:
             raise ValueError("set data.predict_dir to a folder of images to translate")
         dataset = ImageFolderDataset(self.predict_dir, channels=self._predict_channels(), float_range=self.hparams.float_range)

@@ -1,6 +1,10 @@
-"""Regularizers on a network's outputs (not on its weights or gradients)."""
+"""Regularizers: on a network's outputs (total variation) and on its weights (BigGAN's
+orthogonal regularisation)."""
 from __future__ import annotations
 
+from typing import Iterable
+
+import torch
 from torch import Tensor
 
 TV_REDUCTIONS = ("sum", "mean")
@@ -36,3 +40,25 @@ def total_variation(x: Tensor, power: float = 1.0, reduction: str = "sum") -> Te
 
 def _mean_or_zero(differences: Tensor) -> Tensor:
     return differences.mean() if differences.numel() else differences.sum()
+
+
+def orthogonal_regularization(parameters: Iterable[Tensor], exclude: Iterable[Tensor] = ()) -> Tensor:
+    """BigGAN's modified orthogonal regularisation (Brock et al., 2019, eq. 3), in float32:
+    0.5 * sum over the weights W with at least 2 dimensions (viewed as (out, -1)), those in
+    `exclude` aside, of ||W W^T * (1 - I)||_F^2. Only the off-diagonal inner products of the
+    filters are pushed to 0, not their norms.
+
+    The 0.5 makes its gradient 2 (W W^T * (1 - I)) W, the gradient that BigGAN-PyTorch's
+    `utils.ortho` adds to each weight's gradient directly, so a weight `strength` on this loss is
+    the reference's G_ortho / D_ortho. Returns a 0-dim tensor (0 when no weight qualifies)."""
+    skipped = {id(p) for p in exclude}
+    total: Tensor | None = None
+    for p in parameters:
+        if p.dim() < 2 or id(p) in skipped:
+            continue
+        w = p.float().reshape(p.shape[0], -1)
+        gram = w @ w.T
+        off_diagonal = gram - torch.diag_embed(torch.diagonal(gram))
+        term = 0.5 * off_diagonal.square().sum()
+        total = term if total is None else total + term
+    return torch.zeros(()) if total is None else total

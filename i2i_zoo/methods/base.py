@@ -64,6 +64,9 @@ class I2IMethod(L.LightningModule):
     # command line may set them for validate/test/predict from a checkpoint, whose other
     # settings are the checkpoint's.
     inference_options: ClassVar[tuple[str, ...]] = ()
+    # A method that generates images (BigGAN: `generate(y, z)`, predict writes samples per class)
+    # rather than translating them: it has no translate, input_channels or export_generator.
+    generates: ClassVar[bool] = False
     # The attributes holding the generators (what CompileNetworks compiles and EMA averages).
     generator_names: ClassVar[tuple[str, ...]] = ("G",)
 

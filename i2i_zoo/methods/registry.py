@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from i2i_zoo.methods.base import I2IMethod
+from i2i_zoo.methods.biggan import BigGAN
 from i2i_zoo.methods.cyclegan import CycleGAN
 from i2i_zoo.methods.ganimation import GANimation
 from i2i_zoo.methods.pix2pix import Pix2Pix
@@ -59,7 +60,8 @@ class MethodEntry:
         make_batch: a training batch for the tiny instance: (batch size, generator) -> batch dict.
         datamodule: the datamodule class (in `i2i_zoo.data`) of its demo data, and
             `demo_data` its arguments for the tiny instance (no worker processes).
-        translate_inputs: the batch -> (images, conditions) that `translate` takes.
+        translate_inputs: the batch -> (images, conditions) that `translate` takes; for a method
+            that generates (`cls.generates`), the batch -> (class labels, {}) that `generate` takes.
         export_conditions: what `export_generator` takes.
         scale: output side / input side.
         edge_cases: further init arguments, each a setting the contract test trains one step with.
@@ -199,4 +201,15 @@ register(MethodEntry(
     datamodule="ReferencePairDataModule",
     demo_data={**_PAIRED_DATA, "root": "demo:palettes"},
     translate_inputs=lambda batch: (batch["source"], {"reference": batch["reference"]}),
+))
+register(MethodEntry(
+    BigGAN,
+    tiny={"domains": TINTS, "image_size": TINY_SIZE, "G_ch": 4, "D_ch": 4, "dim_z": 8, "shared_dim": 8,
+          "G_attn": [16], "D_attn": [16]},
+    make_batch=tint_batch,
+    datamodule="MultiDomainDataModule",
+    demo_data={"root": "demo:tints", "domains": TINTS, "image_size": TINY_SIZE, **_LOADER},
+    translate_inputs=lambda batch: (batch["label"], {}),
+    edge_cases=({"num_D_steps": 2},
+                {"num_G_accumulations": 2, "num_D_accumulations": 2, "G_ortho_weight": 1e-4, "D_ortho_weight": 1e-4}),
 ))

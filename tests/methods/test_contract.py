@@ -1,7 +1,8 @@
 """The training contract, checked on every registered method (i2i_zoo.methods.METHODS) and on a
 two-phase test method: one training step on tiny networks (and each registered edge setting), a
 checkpoint written mid-epoch resumed bit for bit with a moving-average copy (across the phase
-switch for the two-phase method), and the shapes of `translate` and `export_generator`."""
+switch for the two-phase method), and the shapes of `translate` and `export_generator` (of
+`generate`, for a method that declares `generates = True`: it translates nothing)."""
 
 import inspect
 import re
@@ -99,7 +100,11 @@ def test_midepoch_checkpoint_resumes_bit_for_bit(quiet_trainer, tmp_path, entry,
         assert torch.equal(value, resumed_state[name]), name
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=[entry.name for entry in ENTRIES])
+TRANSLATING = [entry for entry in ENTRIES if not entry.cls.generates]
+GENERATING = [entry for entry in ENTRIES if entry.cls.generates]
+
+
+@pytest.mark.parametrize("entry", TRANSLATING, ids=[entry.name for entry in TRANSLATING])
 def test_translate_and_export_shapes(entry):
     torch.manual_seed(0)
     model = entry.build(ema_decay=0.5).eval()
@@ -127,7 +132,32 @@ def test_translate_and_export_shapes(entry):
         assert not torch.equal(model.translate(images, **conditions), output)
 
 
-@pytest.mark.parametrize("entry", METHODS.values(), ids=list(METHODS))
+@pytest.mark.parametrize("entry", GENERATING, ids=[entry.name for entry in GENERATING])
+def test_generate_shapes_and_the_average_generates(entry):
+    """A method that generates (`generates = True`) has no translate, input_channels or
+    export_generator: `generate(labels)` gives an image per label, from the moving averages
+    where the method keeps them."""
+    torch.manual_seed(0)
+    model = entry.build(ema_decay=0.5).eval()
+    labels, conditions = entry.translate_inputs(entry.make_batch(2, torch.Generator().manual_seed(1)))
+    z = torch.randn(2, model.G.dim_z)
+    with torch.no_grad():
+        output = model.generate(labels, z, **conditions)
+        assert output.shape == (2, 3, model.G.resolution, model.G.resolution)
+        for name in model.generator_names:
+            for p in getattr(model, name).parameters():
+                p.add_(0.5)
+        assert torch.equal(model.generate(labels, z, **conditions), output)
+        for name in model.generator_names:
+            for p in getattr(model, f"{name}_ema").parameters():
+                p.add_(0.5)
+        assert not torch.equal(model.generate(labels, z, **conditions), output)
+
+
+TRANSLATING_METHODS = [entry for entry in METHODS.values() if not entry.cls.generates]
+
+
+@pytest.mark.parametrize("entry", TRANSLATING_METHODS, ids=[entry.name for entry in TRANSLATING_METHODS])
 def test_input_channels_are_what_predict_translates(entry):
     """predict converts every image to `input_channels()` channels: predict_step takes that
     count and refuses the other (1 or 3)."""
