@@ -291,3 +291,19 @@ def test_from_biggan_pytorch_files(tmp_path):
             assert torch.equal(getattr(model, name).state_dict()[key], value), f"{name}.{key}"
     assert model.classes == TINTS
     assert BigGAN.from_biggan_pytorch(tmp_path / "G_ema.pth", ema_decay=0).classes == ["0", "1", "2", "3"]
+
+
+def test_imagenet_recipe_holds_the_launch_scripts_settings():
+    """recipes/biggan/imagenet128.yaml against BigGAN-PyTorch's scripts/launch_BigGAN_bs256x8.sh."""
+    import yaml
+
+    recipe = yaml.safe_load((RECIPES / "biggan" / "imagenet128.yaml").read_text())
+    model, data = recipe["model"]["init_args"], recipe["data"]["init_args"]
+    launch = {"G_ch": 96, "D_ch": 96, "dim_z": 120, "shared_dim": 128, "hier": True, "G_attn": [64], "D_attn": [64],
+              "lr_g": 1e-4, "lr_d": 4e-4, "betas": [0.0, 0.999], "adam_eps": 1e-6, "num_D_steps": 1,
+              "num_G_accumulations": 8, "num_D_accumulations": 8, "G_ortho_weight": 0.0, "ema_decay": 0.9999,
+              "ema_start": 20000}
+    assert {key: model[key] for key in launch} == launch
+    assert data["batch_size"] == 256 * 8 and data["image_size"] == 128 and data["flip"] is False
+    assert recipe["seed_everything"] == 0
+    assert len(data["domains"]) == 1000 and data["domains"] == sorted(data["domains"]) and data["domains"][0] == "n01440764"
