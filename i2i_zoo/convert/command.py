@@ -1,4 +1,4 @@
-"""`i2i-zoo convert`: network files of the original pix2pix/CycleGAN and StarGAN code to an
+"""`i2i-zoo convert`: network files of the original pix2pix/CycleGAN, StarGAN and BigGAN code to an
 i2i-zoo checkpoint (for `i2i-zoo predict --ckpt_path`), and pix2pix/CycleGAN back."""
 
 from __future__ import annotations
@@ -8,11 +8,13 @@ import argparse
 from i2i_zoo.convert.checkpoint import load_checkpoint, save_checkpoint
 from i2i_zoo.convert.original import load_original_cyclegan, load_original_pix2pix, save_original
 from i2i_zoo.convert.stargan import load_original_stargan
+from i2i_zoo.methods.biggan import BigGAN
 from i2i_zoo.methods.pix2pix import DIRECTIONS, INFERENCE_MODES
 from i2i_zoo.methods.stargan import LABEL_TYPES
 
 # The arguments read off the files, printed so the user sees what was inferred.
 _SHOWN = ("generator", "num_downs", "ngf", "norm", "use_dropout", "ndf", "n_layers_D", "channels_A", "channels_B", "direction")
+_SHOWN_BIGGAN = ("n_classes", "image_size", "G_ch", "D_ch", "dim_z", "shared_dim", "hier", "G_attn", "D_attn")
 _SHOWN_STARGAN = ("domains", "label_type", "image_size", "g_conv_dim", "g_repeat_num", "d_conv_dim", "d_repeat_num")
 
 EXAMPLES = """examples:
@@ -20,6 +22,7 @@ EXAMPLES = """examples:
   i2i-zoo convert cyclegan --G_A horse2zebra/latest_net_G.pth --output horse2zebra.ckpt
   i2i-zoo convert cyclegan --G_A 200_net_G_A.pth --G_B 200_net_G_B.pth --D_A 200_net_D_A.pth --D_B 200_net_D_B.pth --output run.ckpt
   i2i-zoo convert stargan --G stargan_celeba_128/models/200000-G.ckpt --D stargan_celeba_128/models/200000-D.ckpt --output celeba.ckpt
+  i2i-zoo convert biggan --G 138k/G.pth --G_ema 138k/G_ema.pth --D 138k/D.pth --output biggan128.ckpt
   i2i-zoo convert to-original --ckpt_path last.ckpt --output_dir checkpoints/my_run
 """
 
@@ -73,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     stargan.add_argument("--predict_target", help="the domain or attribute name that predict translates to")
     stargan.add_argument("--output", required=True, help="the checkpoint to write (.ckpt)")
 
+    biggan = methods.add_parser("biggan", help="BigGAN-PyTorch's G.pth [+ D.pth, G_ema.pth] -> a BigGAN checkpoint")
+    biggan.add_argument("--G", required=True, help="the generator file, G.pth (the architecture is read off its shapes)")
+    biggan.add_argument("--D", help="the discriminator file, D.pth (optional; absent, D keeps its initialisation)")
+    biggan.add_argument("--G_ema", help="the moving-average generator, G_ema.pth, which generates (default: a copy of --G)")
+    biggan.add_argument("--domains", nargs="+", help="the class names in label order, naming predict's folders (default: 0, 1, ...)")
+    biggan.add_argument("--samples_per_class", type=int, default=10, help="images predict writes per class (default 10)")
+    biggan.add_argument("--output", required=True, help="the checkpoint to write (.ckpt)")
+
     back = methods.add_parser("to-original", help="an i2i-zoo Pix2Pix/CycleGAN checkpoint -> the original's <epoch>_net_*.pth")
     back.add_argument("--ckpt_path", required=True, help="a Lightning checkpoint of Pix2Pix or CycleGAN")
     back.add_argument("--output_dir", required=True, help="the folder for the .pth files (the original's checkpoints/<name>/)")
@@ -91,6 +102,10 @@ def main(argv: list[str]) -> None:
         model = load_original_pix2pix(
             args.G, args.D, direction=args.direction, inference_mode=args.inference_mode, use_dropout=not args.no_dropout
         )
+    elif args.method == "biggan":
+        model = BigGAN.from_biggan_pytorch(
+            args.G, args.D, args.G_ema, domains=args.domains, samples_per_class=args.samples_per_class
+        )
     elif args.method == "stargan":
         model = load_original_stargan(
             args.G, args.D, domains=args.domains, label_type=args.label_type, image_size=args.image_size,
@@ -102,6 +117,6 @@ def main(argv: list[str]) -> None:
         overrides = {} if args.direction is None else {"direction": args.direction}
         model = load_original_cyclegan(args.G_A, args.G_B, args.D_A, args.D_B, **overrides)
     path = save_checkpoint(model, args.output)
-    keys = _SHOWN_STARGAN if args.method == "stargan" else _SHOWN
+    keys = {"stargan": _SHOWN_STARGAN, "biggan": _SHOWN_BIGGAN}.get(args.method, _SHOWN)
     shown = ", ".join(f"{key}={model.hparams[key]}" for key in keys if key in model.hparams)
     print(f"{path}: {type(model).__name__}({shown})")

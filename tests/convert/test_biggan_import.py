@@ -117,3 +117,23 @@ def test_swapped_mismatched_and_altered_files_are_named(tmp_path):
         load_biggan_pytorch(tmp_path / "G_cut.pth")
     with pytest.raises(FileNotFoundError, match="G_missing.pth"):
         load_biggan_pytorch(tmp_path / "G_missing.pth")
+
+
+def test_convert_command_writes_a_checkpoint_that_predicts_samples_per_class(tmp_path, monkeypatch, capsys):
+    from i2i_zoo.cli import run
+    from i2i_zoo.convert.checkpoint import load_checkpoint
+
+    monkeypatch.setattr("sys.argv", ["i2i-zoo"])  # LightningCLI warns about pytest's own arguments
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "biggan.ckpt"
+    names = ["a", "b", "c", "d", "e"]
+    run(["convert", "biggan", "--G", str(G_FILE), "--D", str(D_FILE), "--domains", *names, "--samples_per_class", "2", "--output", str(output)])
+    assert f"{output}: BigGAN(" in capsys.readouterr().out
+    model = load_checkpoint(output).eval()
+    reference, _ = load_biggan_pytorch(G_FILE)
+    z, y = torch.randn(3, reference.dim_z, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 2, 4])
+    with torch.no_grad():
+        assert torch.equal(model.generate(y, z), reference(z, y))  # G_ema is G's copy without --G_ema
+    run(["predict", "--ckpt_path", str(output), "--output_dir", str(tmp_path / "samples"), "--trainer.enable_progress_bar", "false"])
+    written = sorted(str(p.relative_to(tmp_path / "samples")) for p in (tmp_path / "samples").rglob("*.png"))
+    assert [name.split("/")[0] for name in written] == [n for n in names for _ in range(2)]
