@@ -1,5 +1,5 @@
 """Import of BigGAN-PyTorch's `G.pth` / `G_ema.pth` / `D.pth`, on the files the reference wrote for
-tests/nets/test_biggan.py (tests/fixtures/biggan/, made as its docstring says): the configuration is
+tests/nets/test_biggan_networks.py (tests/fixtures/biggan/, made as its docstring says): the configuration is
 read off the shapes, the networks reproduce the reference's outputs, and every other kind of file
 is refused with a ValueError naming it."""
 
