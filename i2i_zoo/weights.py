@@ -10,6 +10,7 @@ files: `i2i_zoo.callbacks.read_checkpoint` reads them.
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -71,6 +72,17 @@ def resolve_weights(
     raise FileNotFoundError(f"no {what} found{failure}: {'; or '.join(ways)}")
 
 
+def load_failure(error: Exception) -> tuple[bool, str]:
+    """What a failed ``torch.load(..., weights_only=True)`` says, in one line: whether the file was
+    refused for holding objects that could run code (the reason then names the global), and the
+    reason. torch's advice to load with ``weights_only=False``, which would run them, is left out."""
+    message = str(error)
+    if isinstance(error, pickle.UnpicklingError) and "Unsupported global" in message:
+        return True, message[message.index("Unsupported global") :].split(" was not", 1)[0]
+    lines = [line.strip() for line in message.splitlines() if line.strip() and "weights_only" not in line]
+    return False, lines[0] if lines and not isinstance(error, KeyError) else f"{type(error).__name__} {message}".strip()
+
+
 def read_state_dict(path: str | os.PathLike, what: str) -> StateDict:
     """The state dict of tensors in the weights file `path`, on the CPU, with a `module.` prefix
     (a DataParallel/DDP save) removed.
@@ -86,7 +98,8 @@ def read_state_dict(path: str | os.PathLike, what: str) -> StateDict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load fails in many ways on a file that is not a weights file
-        raise ValueError(f"{path} is not a readable PyTorch file (expected {what}): {error}") from error
+        _, reason = load_failure(error)
+        raise ValueError(f"{path} is not a readable PyTorch file (expected {what}): {reason}") from None
     if not isinstance(state, dict) or not all(isinstance(value, Tensor) for value in state.values()):
         hint = " (a Lightning checkpoint? pass it to i2i-zoo with --ckpt_path)" if isinstance(state, dict) and "state_dict" in state else ""
         raise ValueError(f"{path} holds a {type(state).__name__}, not a network's state dict of tensors{hint}; expected {what}")

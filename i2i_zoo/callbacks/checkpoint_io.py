@@ -5,7 +5,6 @@ that name the file."""
 from __future__ import annotations
 
 import os
-import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,8 @@ import torch
 from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from i2i_zoo.weights import load_failure
 
 # The temporary file a checkpoint is written to beside its target, from the target's name.
 PARTIAL_NAME = ".{}.partial"
@@ -118,16 +119,11 @@ def load_checkpoint_file(
         mmap = mmap and zipfile.is_zipfile(location)
         return torch.load(location, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:  # torch.load fails in many ways on a file that is not a checkpoint
-        message = str(error)
-        if isinstance(error, pickle.UnpicklingError) and "Unsupported global" in message:
-            # torch's message advises weights_only=False, which would run the file's code: not repeated.
-            found = message[message.index("Unsupported global") :].split(" was not", 1)[0]
+        refused, reason = load_failure(error)
+        if refused:
             raise ValueError(
                 f"refused checkpoint {location} ({option}): it holds objects other than tensors and plain values, "
-                f"which could run code when loaded ({found}). Checkpoints written by i2i-zoo never do: this "
+                f"which could run code when loaded ({reason}). Checkpoints written by i2i-zoo never do: this "
                 "file was written by other code, or altered"
             ) from None
-        # The line that says what failed, not torch's advice about weights_only.
-        lines = [line.strip() for line in message.splitlines() if line.strip() and "weights_only" not in line]
-        reason = lines[0] if lines and not isinstance(error, KeyError) else f"{type(error).__name__} {message}".strip()
         raise ValueError(f"cannot read checkpoint {location} ({option}): not a complete checkpoint file ({reason})") from None
