@@ -35,11 +35,22 @@ def _keys(state: StateDict) -> str:
     return f"{', '.join(list(state)[:4])}{', ...' if len(state) > 4 else ''}"
 
 
-def _blocks(state: StateDict, what: str) -> list[int]:
+def _layout(state: StateDict, network: str, required: tuple[str, ...], resolutions: dict[int, int]) -> tuple[list[int], int]:
+    """The residual blocks and the resolution of a BigGAN-PyTorch `network` ("generator" or
+    "discriminator") state dict holding the `required` keys; errors say what the file is instead
+    (the other network, another block layout)."""
+    if any(key not in state for key in required):
+        other, file, marker = ("discriminator", "D", "embed.weight") if network == "generator" else ("generator", "G", "shared.weight")
+        hint = f" (it looks like a BigGAN {other}: pass it as the {file} file)" if marker in state else ""
+        raise ValueError(f"not a BigGAN-PyTorch {network}{hint}: expected its keys ({', '.join(required)}, ...); "
+                         f"found {_keys(state)}")  # fmt: skip
     blocks = sorted(int(m.group(1)) for key in state if (m := re.fullmatch(r"blocks\.(\d+)\.0\.conv1\.weight", key)))
     if blocks != list(range(len(blocks))):
-        raise ValueError(f"residual blocks at blocks.{blocks}.0: expected consecutive blocks from blocks.0.0, {what}'s layout")
-    return blocks
+        raise ValueError(f"residual blocks at blocks.{blocks}.0: expected consecutive blocks from blocks.0.0, BigGAN-PyTorch's {network}'s layout")
+    if len(blocks) not in resolutions:
+        sides = resolutions.values()
+        raise ValueError(f"{len(blocks)} {network} blocks: BigGAN-PyTorch's have {sorted(resolutions)} ({min(sides)} to {max(sides)} px)")
+    return blocks, resolutions[len(blocks)]
 
 
 def _num_svs(state: StateDict) -> int:
@@ -50,14 +61,7 @@ def infer_biggan_generator_config(state: StateDict) -> dict[str, Any]:
     """The `BigGANGenerator` arguments (`resolution`, `ch`, `dim_z`, `shared_dim`, `hier`,
     `n_classes`, `attention`, `shared`, `num_svs`) of a BigGAN-PyTorch Generator's state dict."""
     required = ("linear.weight", "linear.u0", "blocks.0.0.conv1.weight", "blocks.0.0.bn1.gain.weight", "output_layer.2.weight")
-    if any(key not in state for key in required):
-        hint = " (it looks like a BigGAN discriminator: pass it as the D file)" if "embed.weight" in state else ""
-        raise ValueError(f"not a BigGAN-PyTorch generator{hint}: expected its keys ({', '.join(required)}, ...); "
-                         f"found {_keys(state)}")  # fmt: skip
-    blocks = _blocks(state, "BigGAN-PyTorch's generator")
-    if len(blocks) not in _G_RESOLUTION:
-        raise ValueError(f"{len(blocks)} generator blocks: BigGAN-PyTorch's have {sorted(_G_RESOLUTION)} (32 to 512 px)")
-    resolution = _G_RESOLUTION[len(blocks)]
+    blocks, resolution = _layout(state, "generator", required, _G_RESOLUTION)
     linear = state["linear.weight"]
     first = _G_CHANNELS[resolution][0] * 16  # 4x4 maps of the first block's width
     if linear.dim() != 2 or linear.shape[0] % first:
@@ -85,14 +89,7 @@ def infer_biggan_discriminator_config(state: StateDict) -> dict[str, Any]:
     """The `BigGANDiscriminator` arguments (`resolution`, `ch`, `n_classes`, `attention`, `wide`,
     `num_svs`) of a BigGAN-PyTorch Discriminator's state dict."""
     required = ("blocks.0.0.conv1.weight", "blocks.0.0.conv2.weight", "linear.weight", "embed.weight", "embed.u0")
-    if any(key not in state for key in required):
-        hint = " (it looks like a BigGAN generator: pass it as the G file)" if "shared.weight" in state else ""
-        raise ValueError(f"not a BigGAN-PyTorch discriminator{hint}: expected its keys ({', '.join(required)}, ...); "
-                         f"found {_keys(state)}")  # fmt: skip
-    blocks = _blocks(state, "BigGAN-PyTorch's discriminator")
-    if len(blocks) not in _D_RESOLUTION:
-        raise ValueError(f"{len(blocks)} discriminator blocks: BigGAN-PyTorch's have {sorted(_D_RESOLUTION)} (32 to 256 px)")
-    resolution = _D_RESOLUTION[len(blocks)]
+    blocks, resolution = _layout(state, "discriminator", required, _D_RESOLUTION)
     table = _D_BLOCKS[resolution]
     conv1, conv2 = state["blocks.0.0.conv1.weight"], state["blocks.0.0.conv2.weight"]
     if conv2.dim() != 4 or conv2.shape[0] % table[0][0]:
