@@ -23,7 +23,7 @@ from i2i_zoo.data.multi_domain_readers import (
     read_domain_folders,
 )
 from i2i_zoo.data.stream import _RandomDataset
-from i2i_zoo.data.transforms import resize_square
+from i2i_zoo.data.transforms import resize_square, shortest_side_resize
 
 
 class MultiDomainDataset(_RandomDataset):
@@ -105,6 +105,9 @@ DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
     image_size="images are resized to this square size.",
     center_crop="side of the square center crop taken before resizing; null for the layout's "
     "default: 178 for celeba (the original's), no crop for the others.",
+    square_crop="resize the short side to ``image_size`` and centre-crop the long side, keeping "
+    "the aspect ratio (BigGAN-PyTorch's and DeepI2I's preprocessing), instead of resizing to a "
+    "square; after ``center_crop``.",
     val_split="the split used for validation (a folder, ``<split>_ids.csv`` or ``<split>.csv``; "
     "celeba: ``train`` or ``test``; class_folders: ``train``, ``val`` or ``test``); null for none.",
     test_split="the split used for testing, as ``val_split``; null for none.",
@@ -158,6 +161,7 @@ class MultiDomainDataModule(_FolderDataModule):
         domains: list[str] | None = None,
         image_size: int = 128,
         center_crop: int | None = None,
+        square_crop: bool = False,
         flip: bool = True,
         batch_size: int = 16,
         val_split: str | None = "test",
@@ -242,7 +246,10 @@ class MultiDomainDataModule(_FolderDataModule):
         hp = self.hparams
         crop = LAYOUTS[hp.layout].crop if hp.center_crop is None else hp.center_crop
         steps: list[A.BasicTransform] = [] if crop is None else [A.CenterCrop(crop, crop)]
-        steps.append(resize_square(hp.image_size))
+        if hp.square_crop:
+            steps += [shortest_side_resize(hp.image_size), A.CenterCrop(hp.image_size, hp.image_size)]
+        else:
+            steps.append(resize_square(hp.image_size))
         if train and hp.flip:
             steps.append(A.HorizontalFlip(p=0.5))
         return A.Compose(steps)

@@ -57,6 +57,12 @@ def resize_square(size: int) -> A.Resize:
     return A.Resize(size, size, interpolation=cv2.INTER_CUBIC, area_for_downscale="image")
 
 
+def shortest_side_resize(size: int) -> A.SmallestMaxSize:
+    """Resize the shorter side to ``size``, keeping the aspect ratio (interpolation as
+    ``resize_square``)."""
+    return A.SmallestMaxSize(max_size=size, interpolation=cv2.INTER_CUBIC, area_for_downscale="image")
+
+
 def seed_from_torch(transform: A.Compose, generator: torch.Generator | None = None) -> None:
     """Seed ``transform`` from ``generator`` (an item's, see ``_RandomDataset``) or torch's RNG."""
     transform.set_random_seed(int(torch.randint(2**31 - 1, (), generator=generator)))

@@ -3,6 +3,7 @@
 from i2i_zoo.methods.base import EvalImages, I2IMethod
 from i2i_zoo.methods.biggan import BigGAN
 from i2i_zoo.methods.cyclegan import CycleGAN
+from i2i_zoo.methods.deepi2i import DeepI2I
 from i2i_zoo.methods.ganimation import GANimation
 from i2i_zoo.methods.image_pool import ImagePool
 from i2i_zoo.methods.optimizers import OptimizerSpec, Schedule
@@ -13,7 +14,7 @@ from i2i_zoo.methods.spl import SPL, SPLReferenceTransfer, SPLSuperResolution
 from i2i_zoo.methods.stargan import StarGAN
 
 __all__ = [
-    "METHODS", "BigGAN", "CycleGAN", "EvalImages", "GANimation", "I2IMethod", "ImagePool", "MethodEntry", "OptimizerSpec", "Phase",
+    "METHODS", "BigGAN", "CycleGAN", "DeepI2I", "EvalImages", "GANimation", "I2IMethod", "ImagePool", "MethodEntry", "OptimizerSpec", "Phase",
     "Pix2Pix", "SPL", "SPLReferenceTransfer", "SPLSuperResolution", "Schedule", "StarGAN", "method_class", "own_class",
     "register", "stored_method_class",
 ]

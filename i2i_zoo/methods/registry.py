@@ -15,6 +15,7 @@ from torch import Tensor
 from i2i_zoo.methods.base import I2IMethod
 from i2i_zoo.methods.biggan import BigGAN
 from i2i_zoo.methods.cyclegan import CycleGAN
+from i2i_zoo.methods.deepi2i import DeepI2I
 from i2i_zoo.methods.ganimation import GANimation
 from i2i_zoo.methods.pix2pix import Pix2Pix
 from i2i_zoo.methods.spl import SPL, SPLReferenceTransfer, SPLSuperResolution
@@ -212,4 +213,17 @@ register(MethodEntry(
     translate_inputs=lambda batch: (batch["label"], {}),
     edge_cases=({"num_D_steps": 2},
                 {"num_G_accumulations": 2, "num_D_accumulations": 2, "G_ortho_weight": 1e-4, "D_ortho_weight": 1e-4}),
+))
+register(MethodEntry(
+    DeepI2I,
+    # From scratch (transfer needs a pretrained BigGAN file), with a 5-iteration warm-up so the
+    # contract's resume (checkpoint after iteration 4) crosses the phase switch.
+    tiny={"domains": TINTS, "image_size": TINY_SIZE, "G_ch": 4, "D_ch": 4, "dim_z": 8, "shared_dim": 8, "G_attn": [16],
+          "D_attn": [16], "from_scratch": True, "warmup_iterations": 5},
+    make_batch=tint_batch,
+    datamodule="MultiDomainDataModule",
+    demo_data={"root": "demo:tints", "domains": TINTS, "image_size": TINY_SIZE, **_LOADER},
+    translate_inputs=lambda batch: (batch["image"], {"target_class": "blue"}),
+    export_conditions={"target_class": "blue"},
+    edge_cases=({"feature_pairs": "reference", "feature_distance": "mse"},),
 ))

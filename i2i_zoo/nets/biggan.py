@@ -348,6 +348,7 @@ class BigGANGenerator(nn.Module):
         sides = [_BOTTOM_WIDTH * 2 ** (k + 1) for k in range(len(widths) - 1)]
         attend = _attention_sides(attention)
         self.resolution, self.ch, self.n_classes, self.hier, self.shared_embedding = resolution, ch, n_classes, hier, shared
+        self.sides = sides  # of the blocks' outputs
         self.attention = tuple(sorted(side for side in attend if side in sides))
         self.shared_dim = shared_dim if shared_dim > 0 else dim_z
         self.num_slots = len(sides) + 1 if hier else 1
@@ -378,9 +379,17 @@ class BigGANGenerator(nn.Module):
                              f"{y.dtype} {tuple(y.shape)}")  # fmt: skip
         return self.from_embedding(z, self.shared(y))
 
-    def from_embedding(self, z: Tensor, embedding: Tensor) -> Tensor:
+    def from_embedding(self, z: Tensor, embedding: Tensor, additions: dict[int, Tensor] | None = None) -> Tensor:
         """Images for latents `z` and class embeddings `embedding` = `self.shared(y)` (N, shared_dim)
-        (BigGAN-PyTorch's `G.forward`; interpolating embeddings interpolates classes)."""
+        (BigGAN-PyTorch's `G.forward`; interpolating embeddings interpolates classes).
+
+        `additions`: side -> a map added to the hidden state of that side: after the linear layer
+        (side 4) and after the block (with its attention) whose output has that side (DeepI2I's
+        adapted encoder features)."""
+        additions = additions or {}
+        unknown = sorted(set(additions) - {_BOTTOM_WIDTH, *self.sides})
+        if unknown:
+            raise ValueError(f"additions at sides {unknown}: the generator's hidden states have sides {[_BOTTOM_WIDTH, *self.sides]}")
         if z.dim() != 2 or z.shape[1] != self.dim_z:
             raise ValueError(f"z must be (N, {self.dim_z}), got {tuple(z.shape)}")
         if self.hier:
@@ -389,10 +398,18 @@ class BigGANGenerator(nn.Module):
         else:
             conditions = [embedding] * len(self.blocks)
         h = self.linear(z).reshape(z.shape[0], -1, _BOTTOM_WIDTH, _BOTTOM_WIDTH)
-        for blocklist, condition in zip(self.blocks, conditions):
+        if _BOTTOM_WIDTH in additions:
+            h = h + additions[_BOTTOM_WIDTH]
+        for blocklist, condition, side in zip(self.blocks, conditions, self.sides):
             for block in blocklist:
                 h = block(h, condition)
+            if side in additions:
+                h = h + additions[side]
         return torch.tanh(self.output_layer(h))
+
+    def width_at(self, side: int) -> int:
+        """The channels of the hidden state of that side (4: the linear layer's output)."""
+        return self.linear.out_features // _BOTTOM_WIDTH**2 if side == _BOTTOM_WIDTH else self.blocks[self.sides.index(side)][0].conv2.out_channels
 
 
 class BigGANDiscriminator(nn.Module):
@@ -425,30 +442,65 @@ class BigGANDiscriminator(nn.Module):
             raise ValueError(f"BigGAN's discriminator is defined at {sorted(_D_BLOCKS)} px, not {resolution}")
         if min(ch, n_classes) < 1:
             raise ValueError(f"ch and n_classes must be positive, got {ch} and {n_classes}")
-        attend = _attention_sides(attention)
         self.resolution, self.ch, self.n_classes = resolution, ch, n_classes
-        self.attention = tuple(sorted({side for *_, side in _D_BLOCKS[resolution] if side in attend}))
+        self.attention = tuple(sorted({side for *_, side in _D_BLOCKS[resolution] if side in _attention_sides(attention)}))
         sn = {"num_svs": num_svs, "num_itrs": num_itrs, "eps": sn_eps}
-        blocks, width = [], 3
-        for k, (multiplier, downsample, side) in enumerate(_D_BLOCKS[resolution]):
-            block: list[nn.Module] = [DBlock(width, ch * multiplier, downsample, preactivation=k > 0, wide=wide, **sn)]
-            width = ch * multiplier
-            if side in attend:
-                block.append(SelfAttention(width, **sn))
-            blocks.append(nn.ModuleList(block))
-        self.blocks = nn.ModuleList(blocks)
+        self.blocks = discriminator_blocks(resolution, ch, attention, wide, sn)
+        width = ch * _D_BLOCKS[resolution][-1][0]
         self.linear = SNLinear(width, 1, **sn)
         self.embed = SNEmbedding(n_classes, width, **sn)
         if not skip_init:
             _initialise(self, init)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.forward_with_features(x, y, sides=())[0]
+
+    def forward_with_features(self, x: Tensor, y: Tensor, sides: Sequence[int]) -> tuple[Tensor, dict[int, Tensor]]:
+        """The scores and the hidden states of the given sides (see `tapped_features`)."""
         if y.dim() != 1 or y.shape[0] != x.shape[0] or y.is_floating_point():
             raise ValueError(f"y must hold one integer class label per image, shape ({x.shape[0]},); got "
                              f"{y.dtype} {tuple(y.shape)}")  # fmt: skip
-        h = x
-        for blocklist in self.blocks:
-            for block in blocklist:
-                h = block(h)
+        h, features = tapped_features(self.blocks, x, sides)
         h = F.relu(h).sum(dim=(2, 3))
-        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)
+        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1), features
+
+
+def discriminator_blocks(resolution: int, ch: int, attention: Sequence[int] | str | None, wide: bool, sn: dict) -> nn.ModuleList:
+    """BigGAN's discriminator blocks, each a ModuleList of a DBlock and, at `attention` sides, a
+    SelfAttention (the discriminator's and DeepI2I's encoder's layout)."""
+    attend = _attention_sides(attention)
+    blocks, width = [], 3
+    for k, (multiplier, downsample, side) in enumerate(_D_BLOCKS[resolution]):
+        block: list[nn.Module] = [DBlock(width, ch * multiplier, downsample, preactivation=k > 0, wide=wide, **sn)]
+        width = ch * multiplier
+        if side in attend:
+            block.append(SelfAttention(width, **sn))
+        blocks.append(nn.ModuleList(block))
+    return nn.ModuleList(blocks)
+
+
+def discriminator_sides(resolution: int) -> list[int]:
+    """The side of each discriminator block's output (the layout table's sides only name where
+    attention goes, as BigGAN-PyTorch's, which labels all four 32 px blocks 16)."""
+    sides, side = [], resolution
+    for _, downsample, _ in _D_BLOCKS[resolution]:
+        side //= 2 if downsample else 1
+        sides.append(side)
+    return sides
+
+
+def tapped_features(blocks: nn.ModuleList, x: Tensor, sides: Sequence[int]) -> tuple[Tensor, dict[int, Tensor]]:
+    """Run discriminator `blocks` on `x`: the last block's output and, for each of `sides`, the
+    output of the last block of that side. The last block's output is taken after the ReLU of
+    the sum-pool that follows it (BigGAN-PyTorch's in-place ReLU changes the tapped tensor too,
+    so DeepI2I's deepest features are >= 0)."""
+    features: dict[int, Tensor] = {}
+    h = x
+    for blocklist in blocks:
+        for block in blocklist:
+            h = block(h)
+        if h.shape[-1] in sides:
+            features[h.shape[-1]] = h
+    if h.shape[-1] in features:
+        features[h.shape[-1]] = F.relu(h)
+    return h, features
