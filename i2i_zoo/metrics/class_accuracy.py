@@ -304,7 +304,9 @@ def class_accuracy(
     for metric in metrics:
         option, folder = needed[metric]
         sets[option] = read_class_folders(folder, option)
-    require_same_classes(list(sets.values()))
+    classes = require_same_classes(list(sets.values()))
+    if len(classes) < 2:
+        raise ValueError(f"--fake {fake} has the one class folder {classes}: RC and FC need two classes or more")
     weights = resolve_classifier_weights(settings.model, settings.weights)
     check_images(list(sets.values()), settings.num_workers)
     results = {}

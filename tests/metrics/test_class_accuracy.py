@@ -137,6 +137,12 @@ def test_class_names_must_match_between_sets(sets, settings, tmp_path):
     assert f"--real_train {sets['real_train']} lacks ['cyan']" in message
 
 
+def test_one_class_is_refused(sets, settings, tmp_path):
+    real, fake = (copy_set(sets["fake"], tmp_path / name, ["red"]) for name in ("real", "fake"))
+    with pytest.raises(ValueError, match=r"one class folder \['red'\]: RC and FC need two classes"):
+        class_accuracy.class_accuracy(fake, real, settings=settings, metrics=["rc"])
+
+
 def test_empty_class_folder_names_it(sets, settings, tmp_path):
     fake = copy_set(sets["fake"], tmp_path / "fake")
     for image in (fake / "green").iterdir():
