@@ -1,5 +1,5 @@
 """The `i2i-zoo` command: LightningCLI (fit, validate, test, predict) plus tool subcommands that
-are not Trainer methods, dispatched before it."""
+are not Trainer methods (demo, convert, export, class-accuracy), dispatched before it."""
 
 from __future__ import annotations
 
@@ -297,11 +297,18 @@ def export_command(argv: list[str]) -> None:
     export_main(argv)
 
 
+def class_accuracy_command(argv: list[str]) -> None:
+    from i2i_zoo.metrics.class_accuracy import main as class_accuracy_main
+
+    class_accuracy_main(argv)
+
+
 # Subcommands that are not Trainer methods: name -> function taking the remaining arguments.
 TOOL_COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "demo": demo_command,
     "convert": convert_command,
     "export": export_command,
+    "class-accuracy": class_accuracy_command,
 }
 
 
