@@ -16,7 +16,7 @@ from i2i_zoo.cli import LINKED_ARGUMENTS, expand_recipe_bases, run
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 # Overlays compose after a method recipe (`-c RECIPE -c OVERLAY`) and never run alone.
-OVERLAYS = [RECIPES / "ddp.yaml"]
+OVERLAYS = [RECIPES / "ddp.yaml", RECIPES / "deepi2i" / "scratch.yaml"]
 ALL_RECIPES = sorted(p for p in RECIPES.rglob("*.yaml") if p.name != "base.yaml" and p not in OVERLAYS)
 DEMO_RECIPES = [p for p in ALL_RECIPES if "demo:" in p.read_text()]
 PUBLIC_RECIPES = [p for p in ALL_RECIPES if p not in DEMO_RECIPES]
@@ -52,23 +52,47 @@ def test_every_recipe_parses(recipe, capsys, monkeypatch, tmp_path):
     assert config["data"]["init_args"]["root"]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: str(p.relative_to(RECIPES)))
-def test_overlays_compose_after_a_method_recipe(overlay, capsys, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
+def _printed_config(capsys, *recipes: Path) -> dict:
     with pytest.raises(SystemExit) as exit_info:
-        run(["fit", "-c", str(RECIPES / "cyclegan" / "horse2zebra.yaml"), "-c", str(overlay), "--print_config"])
+        run(["fit", *[arg for recipe in recipes for arg in ("-c", str(recipe))], "--print_config"])
     assert exit_info.value.code in (0, None)
-    config = yaml.safe_load(capsys.readouterr().out)
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_the_ddp_overlay_composes_after_a_method_recipe(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    config = _printed_config(capsys, RECIPES / "cyclegan" / "horse2zebra.yaml", RECIPES / "ddp.yaml")
     assert config["trainer"]["strategy"] == "ddp_gan"
     assert config["model"]["class_path"] == "i2i_zoo.methods.CycleGAN" and config["trainer"]["max_epochs"] == 200
+
+
+def test_the_deepi2i_scratch_overlay_composes_after_a_dataset_recipe(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    config = _printed_config(capsys, RECIPES / "deepi2i" / "birds.yaml", RECIPES / "deepi2i" / "scratch.yaml")
+    model = config["model"]["init_args"]
+    assert (model["from_scratch"], model["pretrained"], model["warmup_iterations"]) == (True, None, 0)
+    domains = config["data"]["init_args"]["domains"]
+    assert len(domains) == 555 and domains[0] == "0295" and model["lr_d"] == 4e-4
 
 
 @pytest.mark.parametrize("recipe", DEMO_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
 def test_demo_recipes_run_a_fast_dev_run(recipe, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
+    if recipe.parent.name == "deepi2i":  # transfers from the checkpoint biggan/demo.yaml writes
+        _write_biggan_demo_checkpoint(tmp_path)
     cli = run(["fit", "-c", str(recipe), "--trainer.fast_dev_run", "true", "--data.num_workers", "0", *QUIET])
     assert cli.trainer.state.finished
     assert cli.model.iteration == 1
+
+
+def _write_biggan_demo_checkpoint(root: Path) -> None:
+    """An untrained BigGAN of recipes/biggan/demo.yaml's architecture where its run writes last.ckpt."""
+    from i2i_zoo.convert import save_checkpoint
+    from i2i_zoo.methods import BigGAN
+
+    model = (yaml.safe_load((RECIPES / "biggan" / "demo.yaml").read_text()))["model"]["init_args"]
+    save_checkpoint(BigGAN(domains=["red", "green", "blue", "yellow"], image_size=32, **model),
+                    root / "runs" / "biggan_demo" / "version_0" / "checkpoints" / "last.ckpt")  # fmt: skip
 
 
 def _write_paired_layout(root: Path, splits=("train", "val", "test"), size=32, n=2):
@@ -164,6 +188,11 @@ TINY_BY_MODEL = {
     "BigGAN": ["--model.init_args.G_ch", "2", "--model.init_args.D_ch", "2", "--model.init_args.dim_z", "8",
                "--model.init_args.shared_dim", "4", "--model.init_args.G_attn", "[]", "--model.init_args.D_attn", "[]",
                "--data.image_size", "32", "--data.batch_size", "8"],
+    # No pretrained BigGAN here: the tiny networks train from scratch.
+    "DeepI2I": ["--model.init_args.G_ch", "2", "--model.init_args.D_ch", "2", "--model.init_args.dim_z", "8",
+                "--model.init_args.shared_dim", "4", "--model.init_args.G_attn", "[]", "--model.init_args.D_attn", "[]",
+                "--model.init_args.pretrained", "null", "--model.init_args.from_scratch", "true", "--data.image_size", "32",
+                "--data.batch_size", "16", "--data.num_workers", "0", "--model.init_args.eval_classes", "[0, 1]"],
 }
 
 

@@ -113,7 +113,7 @@ class DeepI2I(I2IMethod):
 
     def __init__(
         self,
-        domains: list[str],
+        domains: list[str] | None = None,
         n_classes: int | None = None,
         class_offset: int = 0,
         image_size: int = 128,
@@ -149,7 +149,10 @@ class DeepI2I(I2IMethod):
     ):
         super().__init__(ema_decay=ema_decay, ema_start=ema_start, max_iterations=max_iterations)
         if not domains or isinstance(domains, str) or len(set(domains)) != len(domains):
-            raise ValueError(f"model.domains must name the classes, each once, in label order; got {domains!r}")
+            raise ValueError(
+                f"DeepI2I needs its classes: model.domains (linked from data.domains) must name each once, in label order; "
+                f"got {domains!r}"
+            )
         n_classes = class_offset + len(domains) if n_classes is None else n_classes
         if class_offset < 0 or class_offset + len(domains) > n_classes:
             raise ValueError(
