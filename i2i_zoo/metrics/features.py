@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
 
 CACHE_ENV = "I2I_ZOO_CACHE"
 
@@ -88,3 +90,50 @@ class FeatureCache:
         torch.save(self.entries, partial)
         os.replace(partial, self.path)
         self._unsaved = False
+
+
+def group_key(name: str) -> int:
+    """A group's name as a 63-bit integer, the same in every process (Python's `hash` is not)."""
+    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big") >> 1
+
+
+class GroupedFeatures(Metric):
+    """The features of every evaluation group's real and translated images, each row tagged with
+    its group's `group_key`: list states, concatenated across processes by torchmetrics. Memory
+    grows with the number of images (4 x D + 8 bytes each), not with the number of groups;
+    `group` slices one group's features out of the (synced) states."""
+
+    full_state_update = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        for kind in ("real", "fake"):
+            self.add_state(f"{kind}_features", default=[], dist_reduce_fx="cat")
+            self.add_state(f"{kind}_keys", default=[], dist_reduce_fx="cat")
+
+    def update(self, features: Tensor, group: str, real: bool) -> None:
+        kind = "real" if real else "fake"
+        getattr(self, f"{kind}_features").append(features.float())
+        keys = torch.full((len(features),), group_key(group), dtype=torch.long, device=features.device)
+        getattr(self, f"{kind}_keys").append(keys)
+
+    def group(self, name: str, real: bool) -> Tensor:
+        """One group's real (or translated) features, in the order they were added (rank by rank
+        when synced)."""
+        kind = "real" if real else "fake"
+        features, keys = getattr(self, f"{kind}_features"), getattr(self, f"{kind}_keys")
+        if isinstance(features, list):
+            if not features:
+                return torch.empty(0, 0, device=self.device)
+            features, keys = dim_zero_cat(features), dim_zero_cat(keys)
+            setattr(self, f"{kind}_features", [features])
+            setattr(self, f"{kind}_keys", [keys])
+        return features[keys == group_key(name)]
+
+    def compute(self) -> Tensor:
+        """The number of rows held, real and translated."""
+        return torch.tensor(sum(sum(len(k) for k in _as_list(getattr(self, f"{kind}_keys"))) for kind in ("real", "fake")))
+
+
+def _as_list(state: Tensor | list[Tensor]) -> list[Tensor]:
+    return state if isinstance(state, list) else [state]

@@ -11,11 +11,21 @@ from lightning.pytorch import Trainer
 from metric_fixtures import NoisyMethod, TinyFeatures, loader, smooth_images
 
 from i2i_zoo.data import PairedDataModule
+from i2i_zoo.methods import EvalImages
 from i2i_zoo.metrics import ImageQualityMetrics
 
 SETTINGS = dict(metrics=["fid", "kid", "psnr", "ssim"], kid_subset_size=64, kid_subsets=1, cache_features=False)
 # Files in pairs/val: an odd count, which two processes cannot share evenly.
 NUM_FILES = 13
+
+
+class ClassGroups(NoisyMethod):
+    """NoisyMethod's translations in groups `c<index % 4>`, FID/KID only: on two processes rank 0
+    sees only c0 and c2, rank 1 only c1 and c3 (one class among many that a process never sees)."""
+
+    def evaluation_images(self, batch):
+        images, classes = super().evaluation_images(batch)["AtoB"], batch["index"] % 4
+        return {f"c{k}": EvalImages(fake=images.fake[classes == k], real=images.real[classes == k]) for k in sorted(set(classes.tolist()))}
 
 
 def run(devices: int, output: Path) -> dict:
@@ -26,11 +36,12 @@ def run(devices: int, output: Path) -> dict:
     )
     (metrics,) = trainer.validate(NoisyMethod(0.2), dataloaders=loader(smooth_images(), batch_size=8), verbose=False)
     extractor_calls = callback.extractor.calls
+    (group_metrics,) = trainer.validate(ClassGroups(0.2), dataloaders=loader(smooth_images(), batch_size=8), verbose=False)
     data = PairedDataModule(str(output / "pairs"), preprocess="none", batch_size=4, num_workers=0, test_split=None)
     method = NoisyMethod(0.2)
     (file_metrics,) = trainer.validate(method, datamodule=data, verbose=False)
     return {
-        "metrics": metrics, "extractor_calls": extractor_calls, "file_metrics": file_metrics,
+        "metrics": metrics, "extractor_calls": extractor_calls, "file_metrics": file_metrics, "group_metrics": group_metrics,
         "evaluated": method.evaluated, "rank": trainer.global_rank,
     }
 

@@ -1,6 +1,7 @@
 """Metric states sync across two CPU processes: each rank sees its share of the images, both log
 the values one process computes over all of them, and a datamodule's validation set that does
-not divide by the number of processes is evaluated once per image, none repeated."""
+not divide by the number of processes is evaluated once per image, none repeated; groups that
+only one process sees (classes split between them) are synced too."""
 
 import json
 import os
@@ -21,6 +22,7 @@ def test_two_processes_log_the_single_process_metrics(tmp_path):
     single = run(devices=1, output=tmp_path)
     assert single["extractor_calls"] == 16  # 8 batches of 8: fakes and reals
     assert single["evaluated"] == list(range(NUM_FILES))
+    assert {name for name in single["group_metrics"] if name.startswith("val/fid_")} == {f"val/fid_c{k}" for k in range(4)}
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -30,7 +32,7 @@ def test_two_processes_log_the_single_process_metrics(tmp_path):
     assert [report["evaluated"] for report in reports] == [list(range(0, NUM_FILES, 2)), list(range(1, NUM_FILES, 2))]
     for report in reports:
         assert report["extractor_calls"] == 8  # half the batches
-        for key in ("metrics", "file_metrics"):
+        for key in ("metrics", "file_metrics", "group_metrics"):
             assert report[key].keys() == single[key].keys()
             for name, value in single[key].items():
                 assert report[key][name] == pytest.approx(value, rel=1e-4, abs=1e-6), (key, name)
