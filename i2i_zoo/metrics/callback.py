@@ -4,7 +4,6 @@ validation and test, synced across processes through torchmetrics."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -26,7 +25,7 @@ from i2i_zoo.metrics.features import (
     module_fingerprint,
     quantize,
 )
-from i2i_zoo.metrics.fid import fid_of_features
+from i2i_zoo.metrics.fid import fid_of_sums
 from i2i_zoo.metrics.inception import load_fid_inception, resolve_fid_weights
 from i2i_zoo.metrics.paired import (
     PAIRED_METRICS,
@@ -53,15 +52,18 @@ class ImageQualityMetrics(Callback):
 
     Groups and memory: each key of `evaluation_images` is a group (one per target class for
     multi-domain methods), logged as `val/fid_<group>` and averaged as `val/mfid`; hundreds of
-    groups are fine. FID and KID share one store of features, every real and translated image's
-    (D float32 numbers, 8 KB for Inception's 2048, plus an 8-byte group key), on the device and
-    gathered across processes: memory grows with the number of images, not of groups (no
-    per-group 2048 x 2048 sums). At the end each group's FID (mean and covariance in float64, as
-    torchmetrics' sums give them) and KID are computed from its own features, one group at a
-    time, so a 2048 x 2048 covariance exists only while its group is computed (about 2 s of
-    eigendecompositions per group on a CPU at 2048 features). Under DDP a process may miss some
-    groups entirely (their FID/KID are still synced); groups with paired metrics must have images
-    on every process.
+    groups are fine. Each group side (its real or its translated images) keeps its features on the
+    device (D float32 numbers per image, 8 KB for Inception's 2048) until it reaches 2 x D images
+    (4,096), which cost as much as FID's float64 sums (a D x D outer-product sum); then, with FID
+    only, it is folded into those sums (32 MB a side, 64 MB a group), which take its later images
+    too. Memory is thus about the smaller of 8 KB per image per side and 64 MB per group. KID needs
+    every feature: with KID nothing is folded. At the end each group's FID (mean and covariance in
+    float64, as torchmetrics' sums give them) and KID are computed from its own features or sums,
+    one group at a time, so an unfolded group's 2048 x 2048 covariance exists only while it is
+    computed (about 2 s of eigendecompositions per group on a CPU at 2048 features). Under DDP a
+    process may miss some groups entirely (their FID/KID are still synced) and a side folded on
+    any process is folded on all (its sums are added up); groups with paired metrics must have
+    images on every process.
 
     Args:
         metrics: which to compute, from fid, kid, psnr, ssim, ms_ssim, lpips.
@@ -117,7 +119,7 @@ class ImageQualityMetrics(Callback):
         self.extractor = feature_extractor
         self.lpips_network: nn.Module | None = None
         self._cache: FeatureCache | None = None
-        # Every group's FID/KID features, tagged by group (memory per image, not per group).
+        # Every group's FID/KID features, or their sums where those are smaller.
         self._features: GroupedFeatures | None = None
         self._groups: dict[str, dict[str, Metric]] = {}
         # Paired metrics of each group's baseline output (EvalImages.baseline), e.g. bicubic.
@@ -143,9 +145,8 @@ class ImageQualityMetrics(Callback):
             if self._cache is None:
                 directory = default_cache_dir() / "features" / module_fingerprint(self.extractor) if self.cache_features else None
                 self._cache = FeatureCache(directory, trainer.global_rank)
-            if self._features is None:
-                self._features = GroupedFeatures()
-            self._features.to(pl_module.device)
+            # KID needs every feature: sums only without it.
+            self._features = GroupedFeatures(fold="kid" not in self.metrics, device=pl_module.device)
         if lpips:
             self.lpips_network.to(pl_module.device)
         if stage == TrainerFn.FITTING:
@@ -269,16 +270,16 @@ class ImageQualityMetrics(Callback):
     def _log_and_reset(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._align_groups(pl_module.device)
         results: dict[str, dict[str, Tensor]] = {}
-        # All processes' features at once (one gather), then each group's FID/KID from its slice.
-        features = self._features if self._features is not None and self._features.update_called else None
-        with features.sync_context() if features is not None else nullcontext():
-            for name in self._counts:  # this epoch's groups
-                metrics = self._groups[name]
-                # Sample counts over all processes decide what can be computed.
-                fakes, reals, pairs = trainer.strategy.reduce(self._counts[name], reduce_op="sum").tolist()
-                results[name] = self._compute(name, metrics, min(fakes, reals), pairs)
-                if pairs and name in self._baselines:
-                    results[name] |= {f"{m}_baseline": metric.compute() for m, metric in self._baselines[name].items()}
+        # All processes' features and sums at once, then each group's FID/KID from its own.
+        if self._features is not None:
+            self._features.sync()
+        for name in self._counts:  # this epoch's groups
+            metrics = self._groups[name]
+            # Sample counts over all processes decide what can be computed.
+            fakes, reals, pairs = trainer.strategy.reduce(self._counts[name], reduce_op="sum").tolist()
+            results[name] = self._compute(name, metrics, min(fakes, reals), pairs)
+            if pairs and name in self._baselines:
+                results[name] |= {f"{m}_baseline": metric.compute() for m, metric in self._baselines[name].items()}
         self._log(pl_module, stage, results)
         for metrics in [*self._groups.values(), *self._baselines.values()]:
             for metric in metrics.values():
@@ -291,11 +292,19 @@ class ImageQualityMetrics(Callback):
 
     def _align_groups(self, device: torch.device) -> None:
         """Under DDP, every group that any process saw, in one order on all: a process that saw
-        none of a group's images (one class among hundreds) still takes part in its sync."""
+        none of a group's images (one class among hundreds) still takes part in its sync. A group
+        side that any process folded into sums is folded on all, so its sums can be added up."""
         if not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_world_size() == 1:
             return
-        seen: list[list[tuple[str, bool]]] = [[] for _ in range(torch.distributed.get_world_size())]
-        torch.distributed.all_gather_object(seen, [(name, bool(self._groups.get(name))) for name in self._counts])
+        features = self._features
+        mine = {
+            "groups": [(name, bool(self._groups.get(name))) for name in self._counts],
+            "width": features.width if features else None,
+            "folded": sorted(features.folded) if features else [],
+        }
+        reports: list[dict] = [{} for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather_object(reports, mine)
+        seen = [report["groups"] for report in reports]
         paired = {name for names in seen for name, has_paired in names if has_paired}
         missing = sorted(name for name in paired if any(dict(names).get(name) is not True for names in seen))
         if missing:  # every process raises: all of them see the same lists
@@ -307,20 +316,23 @@ class ImageQualityMetrics(Callback):
         for name in order:
             self._groups.setdefault(name, {})
         self._counts = {name: self._counts.get(name, torch.zeros(3, dtype=torch.long, device=device)) for name in order}
+        if features is not None:
+            features.width = next((report["width"] for report in reports if report["width"]), None)
+            for side in sorted({side for report in reports for side in report["folded"]}):
+                features.fold_side(side)
 
     def _compute(self, group: str, metrics: dict[str, Metric], samples: int, pairs: int) -> dict[str, Tensor]:
         values: dict[str, Tensor] = {}
         distribution = [m for m in self.metrics if m in DISTRIBUTION_METRICS]
-        if distribution:
-            # This group's features only, freed when its values are computed.
-            real, fake = self._features.group(group, real=True), self._features.group(group, real=False)
+        # This group's features or sums only, freed when its values are computed.
         if "fid" in distribution:
             if samples >= 2:
-                values["fid"] = fid_of_features(real, fake)
+                values["fid"] = fid_of_sums(self._features.sums(group, real=True), self._features.sums(group, real=False))
             else:
                 rank_zero_warn(f"FID of {group!r} skipped: it needs at least 2 real and 2 translated images, got {samples}")
         if "kid" in distribution:
             if samples >= self.kid_subset_size:
+                real, fake = self._features.features(group, real=True), self._features.features(group, real=False)
                 # KID draws its subsets at random: the same subsets every epoch, training's RNG untouched.
                 kid = KernelInceptionDistance(
                     PrecomputedFeatures(real.shape[1]), subsets=self.kid_subsets, subset_size=self.kid_subset_size,
