@@ -18,13 +18,14 @@ from torchmetrics.image import KernelInceptionDistance
 from i2i_zoo.methods.base import EvalImages
 from i2i_zoo.metrics.features import (
     FeatureCache,
+    GroupedFeatures,
     PrecomputedFeatures,
     content_digest,
     default_cache_dir,
     module_fingerprint,
     quantize,
 )
-from i2i_zoo.metrics.fid import FrechetDistance
+from i2i_zoo.metrics.fid import fid_of_sums
 from i2i_zoo.metrics.inception import load_fid_inception, resolve_fid_weights
 from i2i_zoo.metrics.paired import (
     PAIRED_METRICS,
@@ -48,6 +49,21 @@ class ImageQualityMetrics(Callback):
     MS-SSIM, LPIPS). Logged as `val/fid`, `val/kid_mean`, `val/psnr`, ... (`test/...` in test).
     A method's baseline output (`EvalImages.baseline`, e.g. bicubic upsampling) gets the paired
     metrics too, logged beside them as `val/psnr_baseline`, `val/ssim_baseline`, ...
+
+    Groups and memory: each key of `evaluation_images` is a group (one per target class for
+    multi-domain methods), logged as `val/fid_<group>` and averaged as `val/mfid`; hundreds of
+    groups are fine. Each group side (its real or its translated images) keeps its features on the
+    device (D float32 numbers per image, 8 KB for Inception's 2048) until it reaches 2 x D images
+    (4,096), which cost as much as FID's float64 sums (a D x D outer-product sum); then, with FID
+    only, it is folded into those sums (32 MB a side, 64 MB a group), which take its later images
+    too. Memory is thus about the smaller of 8 KB per image per side and 64 MB per group. KID needs
+    every feature: with KID nothing is folded. At the end each group's FID (mean and covariance in
+    float64, as torchmetrics' sums give them) and KID are computed from its own features or sums,
+    one group at a time, so an unfolded group's 2048 x 2048 covariance exists only while it is
+    computed (about 2 s of eigendecompositions per group on a CPU at 2048 features). Under DDP a
+    process may miss some groups entirely (their FID/KID are still synced) and a side folded on
+    any process is folded on all (its sums are added up); groups with paired metrics must have
+    images on every process.
 
     Args:
         metrics: which to compute, from fid, kid, psnr, ssim, ms_ssim, lpips.
@@ -103,6 +119,8 @@ class ImageQualityMetrics(Callback):
         self.extractor = feature_extractor
         self.lpips_network: nn.Module | None = None
         self._cache: FeatureCache | None = None
+        # Every group's FID/KID features, or their sums where those are smaller.
+        self._features: GroupedFeatures | None = None
         self._groups: dict[str, dict[str, Metric]] = {}
         # Paired metrics of each group's baseline output (EvalImages.baseline), e.g. bicubic.
         self._baselines: dict[str, dict[str, Metric]] = {}
@@ -127,6 +145,8 @@ class ImageQualityMetrics(Callback):
             if self._cache is None:
                 directory = default_cache_dir() / "features" / module_fingerprint(self.extractor) if self.cache_features else None
                 self._cache = FeatureCache(directory, trainer.global_rank)
+            # KID needs every feature: sums only without it.
+            self._features = GroupedFeatures(fold="kid" not in self.metrics, device=pl_module.device)
         if lpips:
             self.lpips_network.to(pl_module.device)
         if stage == TrainerFn.FITTING:
@@ -195,16 +215,14 @@ class ImageQualityMetrics(Callback):
         counts = self._counts.setdefault(name, torch.zeros(3, dtype=torch.long, device=device))
         distribution = [m for m in self.metrics if m in DISTRIBUTION_METRICS]
         if distribution:
+            self._groups.setdefault(name, {})
             fake_features = self._extract(quantize(images.fake))
-            metrics = self._distribution_metrics(name, fake_features.shape[1], device)
             counts[0] += len(fake_features)
-            for metric in distribution:
-                metrics[metric].update(fake_features, real=False)
+            self._features.update(fake_features, name, real=False)
             if images.real is not None and len(images.real):
                 real_features = self._real_features(quantize(images.real), device)
                 counts[1] += len(real_features)
-                for metric in distribution:
-                    metrics[metric].update(real_features, real=True)
+                self._features.update(real_features, name, real=True)
         if any(m in PAIRED_METRICS for m in self.metrics) and images.target is not None:
             counts[2] += len(images.fake)
             self._update_paired(self._groups.setdefault(name, {}), images.fake, images.target, device)
@@ -237,16 +255,6 @@ class ImageQualityMetrics(Callback):
             self._cache.put(digest, features)
         return features
 
-    def _distribution_metrics(self, name: str, num_features: int, device: torch.device) -> dict[str, Metric]:
-        metrics = self._groups.setdefault(name, {})
-        if "fid" in self.metrics and "fid" not in metrics:
-            metrics["fid"] = FrechetDistance(PrecomputedFeatures(num_features)).to(device)
-        if "kid" in self.metrics and "kid" not in metrics:
-            metrics["kid"] = KernelInceptionDistance(
-                PrecomputedFeatures(num_features), subsets=self.kid_subsets, subset_size=self.kid_subset_size
-            ).to(device)
-        return metrics
-
     def _add_paired_metrics(self, metrics: dict[str, Metric], height: int, width: int, device: torch.device) -> None:
         builders = {
             "psnr": psnr_metric,
@@ -260,8 +268,13 @@ class ImageQualityMetrics(Callback):
 
     # ------------------------------------------------------------------------- results
     def _log_and_reset(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._align_groups(pl_module.device)
         results: dict[str, dict[str, Tensor]] = {}
-        for name, metrics in self._groups.items():
+        # All processes' features and sums at once, then each group's FID/KID from its own.
+        if self._features is not None:
+            self._features.sync()
+        for name in self._counts:  # this epoch's groups
+            metrics = self._groups[name]
             # Sample counts over all processes decide what can be computed.
             fakes, reals, pairs = trainer.strategy.reduce(self._counts[name], reduce_op="sum").tolist()
             results[name] = self._compute(name, metrics, min(fakes, reals), pairs)
@@ -271,23 +284,65 @@ class ImageQualityMetrics(Callback):
         for metrics in [*self._groups.values(), *self._baselines.values()]:
             for metric in metrics.values():
                 metric.reset()
+        if self._features is not None:
+            self._features.reset()
         self._counts.clear()
         if self._cache is not None:
             self._cache.save()
 
+    def _align_groups(self, device: torch.device) -> None:
+        """Under DDP, every group that any process saw, in one order on all: a process that saw
+        none of a group's images (one class among hundreds) still takes part in its sync. A group
+        side that any process folded into sums is folded on all, so its sums can be added up."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_world_size() == 1:
+            return
+        features = self._features
+        mine = {
+            "groups": [(name, bool(self._groups.get(name))) for name in self._counts],
+            "width": features.width if features else None,
+            "folded": sorted(features.folded) if features else [],
+        }
+        reports: list[dict] = [{} for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather_object(reports, mine)
+        seen = [report["groups"] for report in reports]
+        paired = {name for names in seen for name, has_paired in names if has_paired}
+        missing = sorted(name for name in paired if any(dict(names).get(name) is not True for names in seen))
+        if missing:  # every process raises: all of them see the same lists
+            raise RuntimeError(
+                f"ImageQualityMetrics: groups {missing[:5]} have paired metrics (PSNR, SSIM, ...) but not every "
+                "process evaluated images of them; split such groups' images across all processes"
+            )
+        order = dict.fromkeys(name for names in seen for name, _ in names)
+        for name in order:
+            self._groups.setdefault(name, {})
+        self._counts = {name: self._counts.get(name, torch.zeros(3, dtype=torch.long, device=device)) for name in order}
+        if features is not None:
+            features.width = next((report["width"] for report in reports if report["width"]), None)
+            for side in sorted({side for report in reports for side in report["folded"]}):
+                features.fold_side(side)
+
     def _compute(self, group: str, metrics: dict[str, Metric], samples: int, pairs: int) -> dict[str, Tensor]:
         values: dict[str, Tensor] = {}
-        if "fid" in metrics:
+        distribution = [m for m in self.metrics if m in DISTRIBUTION_METRICS]
+        # This group's features or sums only, freed when its values are computed.
+        if "fid" in distribution:
             if samples >= 2:
-                values["fid"] = metrics["fid"].compute()
+                values["fid"] = fid_of_sums(self._features.sums(group, real=True), self._features.sums(group, real=False))
             else:
                 rank_zero_warn(f"FID of {group!r} skipped: it needs at least 2 real and 2 translated images, got {samples}")
-        if "kid" in metrics:
+        if "kid" in distribution:
             if samples >= self.kid_subset_size:
+                real, fake = self._features.features(group, real=True), self._features.features(group, real=False)
                 # KID draws its subsets at random: the same subsets every epoch, training's RNG untouched.
+                kid = KernelInceptionDistance(
+                    PrecomputedFeatures(real.shape[1]), subsets=self.kid_subsets, subset_size=self.kid_subset_size,
+                    sync_on_compute=False,  # the features are already those of all processes
+                ).to(real.device)
+                kid.update(real, real=True)
+                kid.update(fake, real=False)
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(0)
-                    values["kid_mean"], values["kid_std"] = metrics["kid"].compute()
+                    values["kid_mean"], values["kid_std"] = kid.compute()
             else:
                 rank_zero_warn(
                     f"KID of {group!r} skipped: {samples} images, fewer than its subset size "

@@ -1,5 +1,6 @@
-"""Feature extraction for FID/KID: 8-bit quantisation, and a cache of real-image features keyed by
-the images' content, so an epoch's distribution metrics cost only the translated images."""
+"""Feature extraction for FID/KID: 8-bit quantisation, a cache of real-image features keyed by the
+images' content, so an epoch's distribution metrics cost only the translated images, and the
+store of every group's features (or their sums)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torchmetrics.utilities.distributed import gather_all_tensors
+
+from i2i_zoo.metrics.fid import FeatureSums
 
 CACHE_ENV = "I2I_ZOO_CACHE"
 
@@ -88,3 +92,92 @@ class FeatureCache:
         torch.save(self.entries, partial)
         os.replace(partial, self.path)
         self._unsaved = False
+
+
+def group_key(name: str) -> int:
+    """A group's name as a 63-bit integer, the same in every process (Python's `hash` is not)."""
+    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big") >> 1
+
+
+class GroupedFeatures:
+    """The FID/KID features of every evaluation group's real and translated images on this process,
+    kept per group side (a group's real or its translated images).
+
+    A side's rows are kept (D float32 numbers each, 8 KB at D = 2048) until, with `fold`, they
+    reach 2 x D, which cost as much as their `FeatureSums` (a D x D float64 sum); then they are
+    folded into those sums, and its later rows go straight into them. Memory is thus about the
+    smaller of 4 x D bytes per image per side and 16 x D^2 bytes per group. KID needs every
+    feature: without `fold` nothing is folded.
+
+    `sync` adds up folded sides' sums across processes and gathers the other rows, tagged by
+    `group_key`; `features` and `sums` then give one group's side.
+
+    Args:
+        fold: fold sides that reach 2 x D rows into sums.
+        device: where the sums of a side this process has no rows of are made.
+    """
+
+    def __init__(self, fold: bool, device: torch.device | str = "cpu"):
+        self.fold = fold
+        self.device = torch.device(device)
+        # The feature width D: set by the first update, or by `ImageQualityMetrics` from the other
+        # processes' where this one saw no images.
+        self.width: int | None = None
+        self.rows: dict[tuple[str, bool], list[Tensor]] = {}
+        self.folded: dict[tuple[str, bool], FeatureSums] = {}
+        self._synced: dict[bool, tuple[Tensor, Tensor]] = {}
+
+    def update(self, features: Tensor, group: str, real: bool) -> None:
+        side = (group, real)
+        self.width = features.shape[1]
+        if side in self.folded:
+            self.folded[side].add(features)
+            return
+        rows = self.rows.setdefault(side, [])
+        rows.append(features.float())
+        if self.fold and sum(map(len, rows)) >= 2 * self.width:
+            self.fold_side(side)
+
+    def fold_side(self, side: tuple[str, bool]) -> None:
+        """Move a side's rows (maybe none) into its sums."""
+        if side not in self.folded:
+            self.folded[side] = FeatureSums(self.width, self.device)
+        for rows in self.rows.pop(side, []):
+            self.folded[side].add(rows)
+
+    def sync(self) -> None:
+        """All processes' features: under DDP (where every process must have folded the same sides)
+        folded sides' sums are added up and the other rows gathered, process by process."""
+        if self.width is None:  # no process saw any image
+            return
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+        if distributed:
+            for side in sorted(self.folded):  # one order on every process
+                for tensor in self.folded[side].tensors():
+                    torch.distributed.all_reduce(tensor)
+        for real in (True, False):
+            chunks = [(group, rows) for (group, is_real), side_rows in self.rows.items() if is_real == real for rows in side_rows]
+            features = torch.cat([torch.empty(0, self.width, device=self.device), *(rows for _, rows in chunks)])
+            keys = torch.cat([
+                torch.empty(0, dtype=torch.long, device=self.device),
+                *(torch.full((len(rows),), group_key(group), dtype=torch.long, device=self.device) for group, rows in chunks),
+            ])
+            if distributed:
+                features, keys = torch.cat(gather_all_tensors(features)), torch.cat(gather_all_tensors(keys))
+            self._synced[real] = features, keys
+        self.rows.clear()  # now in the synced features
+
+    def features(self, group: str, real: bool) -> Tensor:
+        """One unfolded group side's synced features, in the order they were added."""
+        features, keys = self._synced[real]
+        return features[keys == group_key(group)]
+
+    def sums(self, group: str, real: bool) -> FeatureSums:
+        """One group side's synced sums, folded or of its features."""
+        side = (group, real)
+        return self.folded[side] if side in self.folded else FeatureSums.of(self.features(group, real))
+
+    def reset(self) -> None:
+        self.rows.clear()
+        self.folded.clear()
+        self._synced.clear()

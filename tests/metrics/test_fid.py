@@ -6,7 +6,7 @@ import torch
 from scipy import linalg
 
 from i2i_zoo.metrics.features import PrecomputedFeatures
-from i2i_zoo.metrics.fid import FrechetDistance, frechet_distance
+from i2i_zoo.metrics.fid import FrechetDistance, fid_of_features, frechet_distance
 
 
 def scipy_fid(real: np.ndarray, fake: np.ndarray) -> float:
@@ -27,3 +27,16 @@ def test_frechet_distance_matches_scipy(samples):
     expected = scipy_fid(real.numpy(), fake.numpy())
     assert metric.compute().item() == pytest.approx(expected, rel=1e-5)
     assert frechet_distance(real.mean(0), torch.cov(real.T), real.mean(0), torch.cov(real.T)).abs() < 1e-6 * expected
+
+
+@pytest.mark.parametrize("samples", [300, 3])  # full-rank and a 3-image group
+def test_fid_of_features_equals_the_sum_based_metric(samples):
+    generator = torch.Generator().manual_seed(samples)
+    real = torch.randn(samples, 256, generator=generator) @ torch.randn(256, 256, generator=generator) / 16
+    fake = torch.randn(samples, 256, generator=generator) * 1.5 + 0.3
+    metric = FrechetDistance(PrecomputedFeatures(256))
+    for batch in real.split(7):  # torchmetrics' sums, batch by batch
+        metric.update(batch, real=True)
+    for batch in fake.split(5):
+        metric.update(batch, real=False)
+    assert fid_of_features(real, fake).item() == pytest.approx(metric.compute().item(), rel=1e-6)
