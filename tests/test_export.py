@@ -212,3 +212,17 @@ def test_static_sides_where_dynamic_ones_fail(tmp_path, capsys, format):
     else:
         with pytest.raises(Exception, match="Guard failed"):
             run_exported(path, images(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("format", ["onnx", "pt2"])
+def test_deepi2i_exports_its_translator_at_its_image_size(tmp_path, capsys, format):
+    from i2i_zoo.methods import DeepI2I
+
+    torch.manual_seed(0)
+    model = DeepI2I(domains=["red", "blue"], image_size=32, G_ch=4, D_ch=4, dim_z=8, shared_dim=8, G_attn=[], D_attn=[], from_scratch=True)
+    z = torch.randn(model.G.dim_z)
+    # The encoder takes image_size x image_size only: the sides are fixed.
+    with pytest.warns(UserWarning, match="cannot be exported with dynamic height and width"):
+        path = export_generator_file(model, tmp_path / f"deepi2i.{format}", format, example_size=32, target_class="blue", z=z)
+    assert "H and W fixed to 32" in capsys.readouterr().out
+    assert_matches(path, model.export_generator("blue", z), images(3, 3, 32, 32))
