@@ -67,7 +67,7 @@ class BigGAN(I2IMethod):
         evaluation_groups: `classes`: validation scores each class's samples against the real
             images of that class (FID/KID per class, averaged as `mfid`: intra-class FID);
             `all`: one group, all samples against all real images (`fid`, the paper's measure;
-            for many classes, as ImageNet's 1000, per-class statistics do not fit in memory).
+            for many classes, as ImageNet's 1000, per-class FIDs are noisy and slow to compute).
         samples_per_class: predict writes this many samples of each class.
         predict_classes: the classes predict samples (names or indices); null: all.
         predict_seed: predict's sample `i` of a class draws its latent from a generator seeded

@@ -359,18 +359,21 @@ class DeepI2I(I2IMethod):
             raise ValueError(f"{len(labels)} target classes for {n} images: give one class, or one per image")
         return labels
 
-    def translate(self, images: Tensor, target_class: str | int | Sequence[str | int] | Tensor = 0, z: Tensor | None = None) -> Tensor:
+    def translate(self, images: Tensor, target_class: str | int | Sequence[str | int] | Tensor | None = None,
+                  z: Tensor | None = None) -> Tensor:  # fmt: skip
         """Translations of `images` (N, 3, image_size, image_size) in [-1, 1] into `target_class`
-        (a name or index for all, or one per image) with latents `z` (N, dim_z); z drawn from
-        N(0, I) when not given: several z give several translations of one image. Uses the
-        networks in their current mode (call `eval()` first for BigGAN's stored statistics)."""
-        labels = self.target_labels(target_class, len(images))
+        (a name or index for all, or one per image; default model.predict_target) with latents `z`
+        (N, dim_z); z drawn from N(0, I) when not given: several z give several translations of
+        one image. Uses the networks in their current mode (call `eval()` first for BigGAN's
+        stored statistics)."""
+        labels = self.target_labels(self._target(target_class), len(images))
         z = self.sample_z(len(images)) if z is None else z.to(self.device)
         return self.translator()(images.to(self.device), self.rows(labels), z)
 
-    def export_generator(self, target_class: str | int = 0, z: Tensor | list[float] | None = None) -> nn.Module:
-        """Images -> translations into `target_class` with one latent `z` (default: drawn from
-        `predict_seed`)."""
+    def export_generator(self, target_class: str | int | None = None, z: Tensor | list[float] | None = None) -> nn.Module:
+        """Images -> translations into `target_class` (default model.predict_target) with one
+        latent `z` (default: drawn from `predict_seed`)."""
+        target_class = self._target(target_class)
         if z is None:
             z = self.sample_z(1, torch.Generator(self.device).manual_seed(self.predict_seed))
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
@@ -387,11 +390,14 @@ class DeepI2I(I2IMethod):
         images, paths = self.require(batch, "image", "path")
         if images.shape[1] != 3:
             raise ValueError(f"DeepI2I takes 3-channel images, got {images.shape[1]}")
-        if self.predict_target is None:
-            raise ValueError("DeepI2I's predict translates into model.predict_target: set --model.init_args.predict_target <class>")
         generators = [torch.Generator(self.device).manual_seed(_seed(self.predict_seed, Path(path).name)) for path in paths]
         z = torch.cat([self.sample_z(1, generator) for generator in generators])
-        return self.translate(_square(images, self.hparams.image_size), self.predict_target, z)
+        return self.translate(_square(images, self.hparams.image_size), None, z)
+
+    def _target(self, target_class: Any) -> Any:
+        if target_class is None and self.predict_target is None:
+            raise ValueError("no target class: give one, or set model.predict_target (--model.init_args.predict_target <class>)")
+        return self.predict_target if target_class is None else target_class
 
     # ------------------------------------------------------------------------ evaluation
     def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:

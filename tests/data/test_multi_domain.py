@@ -72,6 +72,21 @@ def test_folders_batches_label_each_image_with_its_folders_index(folders, tmp_pa
     assert set(predicted) == {"image", "path"} and predicted["image"].shape == (1, 3, 13, 21)
 
 
+def test_square_crop_keeps_the_aspect_and_cuts_the_long_side(tmp_path, write_rgb_file):
+    """A 16 x 32 image: black in its central 16 x 16 square, white bands left and right. Squashed to
+    8 x 8 the bands stay; with square_crop (short side to 8, centre crop) they are cut away."""
+    image = np.full((16, 32, 3), 255, np.uint8)
+    image[:, 8:24] = 0
+    for split in ("train", "test"):
+        write_rgb_file(tmp_path / "data" / split / "a" / "0.png", image)
+    for square_crop, white in ((False, True), (True, False)):
+        dm = MultiDomainDataModule(str(tmp_path / "data"), domains=["a"], square_crop=square_crop, **SMALL)
+        dm.setup("validate")
+        pixels = dm.val_dataset[0]["image"]
+        assert pixels.shape == (3, 8, 8)
+        assert (pixels.max() == 1) == white
+
+
 def test_missing_domain_folder_is_named_with_the_folders_there(folders):
     dm = MultiDomainDataModule(str(folders), domains=["a", "d"], **SMALL)
     with pytest.raises(FileNotFoundError, match=r"train/d does not exist.*'d'.*\['a', 'b', 'c', 'ignored'\]"):

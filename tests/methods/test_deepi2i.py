@@ -232,5 +232,5 @@ def test_predict_crops_resizes_and_translates_into_the_target():
     assert out.shape == (1, 3, 32, 32)
     again = model.predict_step({"image": wide, "path": ["b/photo.png"]}, 0)["image"]
     assert torch.equal(out, again)  # the latent follows the file name, not the call
-    with pytest.raises(ValueError, match="set --model.init_args.predict_target"):
+    with pytest.raises(ValueError, match="no target class: give one, or set model.predict_target"):
         tiny(from_scratch=True).predict_step({"image": wide, "path": ["x.png"]}, 0)
