@@ -247,15 +247,7 @@ class BigGAN(I2IMethod):
     # ------------------------------------------------------------------------ generation
     def class_index(self, name: str | int) -> int:
         """A class's label from its name (model.domains) or index."""
-        if isinstance(name, bool) or not isinstance(name, (str, int)):
-            raise ValueError(f"a class is named or given by its index, got {name!r}")
-        if isinstance(name, int):
-            if not 0 <= name < self.n_classes:
-                raise ValueError(f"class index {name} is out of range for the {self.n_classes} classes")
-            return name
-        if name not in self.classes:
-            raise ValueError(f"unknown class {name!r}; the model's classes are {self.classes[:10]}{' ...' if self.n_classes > 10 else ''}")
-        return self.classes.index(name)
+        return class_index(self.classes, name)
 
     def generate(self, y: Tensor | Sequence[int | str] | int | str, z: Tensor | None = None) -> Tensor:
         """Images (N, 3, image_size, image_size) in [-1, 1] of the classes `y` (indices (N,), a list of
@@ -314,6 +306,19 @@ class BigGAN(I2IMethod):
         z = self.sample_z(len(images))
         columns = {name: self.generate(torch.full((len(images),), k, dtype=torch.long), z) for k, name in enumerate(self.classes[:8])}
         return {"real": images, **columns}
+
+
+def class_index(classes: list[str], name: str | int) -> int:
+    """The label of a class given by its name (one of `classes`) or index."""
+    if isinstance(name, bool) or not isinstance(name, (str, int)):
+        raise ValueError(f"a class is named or given by its index, got {name!r}")
+    if isinstance(name, int):
+        if not 0 <= name < len(classes):
+            raise ValueError(f"class index {name} is out of range for the {len(classes)} classes")
+        return name
+    if name not in classes:
+        raise ValueError(f"unknown class {name!r}; the model's classes are {classes[:10]}{' ...' if len(classes) > 10 else ''}")
+    return classes.index(name)
 
 
 def _seed(seed: int, label: int, index: int) -> int:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i_zoo.methods.base import EvalImages, I2IMethod
+from i2i_zoo.methods.biggan import class_index
 from i2i_zoo.methods.optimizers import OptimizerSpec
 from i2i_zoo.methods.phases import Phase
 from i2i_zoo.nets.biggan import BigGANDiscriminator, BigGANGenerator
@@ -333,15 +334,7 @@ class DeepI2I(I2IMethod):
 
     def class_index(self, name: str | int) -> int:
         """A class's label from its name (model.domains) or index."""
-        if isinstance(name, bool) or not isinstance(name, (str, int)):
-            raise ValueError(f"a class is named or given by its index, got {name!r}")
-        if isinstance(name, int):
-            if not 0 <= name < len(self.classes):
-                raise ValueError(f"class index {name} is out of range for the {len(self.classes)} classes of model.domains")
-            return name
-        if name not in self.classes:
-            raise ValueError(f"unknown class {name!r}; model.domains has {_listing(self.classes)}")
-        return self.classes.index(name)
+        return class_index(self.classes, name)
 
     def target_labels(self, target_class: str | int | Sequence[str | int] | Tensor, n: int) -> Tensor:
         """(n,) labels: one class for all, or one per image."""
@@ -495,6 +488,3 @@ def _square(images: Tensor, size: int) -> Tensor:
 def _seed(seed: int, name: str) -> int:
     return seed * 1_000_003 + zlib.crc32(name.encode())
 
-
-def _listing(names: list[str]) -> str:
-    return ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
