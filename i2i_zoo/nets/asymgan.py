@@ -1,0 +1,169 @@
+"""AsymGAN's networks (Li et al., "Asymmetric GAN for Unpaired Image-to-Image Translation", IEEE
+TIP 2019, Sec. III): the auxiliary encoder E (x -> z, the information G drops), the generator F
+that rebuilds the rich domain from a poor-domain image and z, and the discriminator D_Z of z.
+G (X -> Y) is CycleGAN's 6-block ResNet generator. No official code exists; the paper leaves z's
+shape and D_Z's form open, and the choices here are documented where they are made.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from i2i_zoo.nets.layers import conv_bias, get_norm_layer
+from i2i_zoo.nets.patchgan import PatchGANDiscriminator
+from i2i_zoo.nets.resnet_generator import ResnetBlock
+
+Z_INJECTIONS = ("concat", "decoder_concat", "cin")
+# F's residual blocks (counted from 0) that take z: concat enters after block 2, the third of six
+# (the paper's Eq. 12 version); cin conditions blocks 2-4, our choice of the paper's "middle 3"
+# of six, starting where concat enters.
+CONCAT_AFTER_BLOCK = 2
+CIN_BLOCKS = (2, 3, 4)
+
+
+class AuxiliaryEncoder(nn.Module):
+    """E: a 7x7 stem, three stride-2 3x3 convs (to 1/8 of the side) and three residual blocks, then
+    a 1x1 conv to `z_channels`. `z_map=True`: z is that map, (N, z_channels, H/8, W/8) (the
+    concat injection); else its spatial average, an (N, z_channels) vector (the paper's extension
+    version: "E followed by average pooling to an 8-dim z")."""
+
+    size_multiple = 8
+
+    def __init__(self, in_channels: int = 3, ngf: int = 64, z_channels: int = 8, z_map: bool = False,
+                 norm: str = "instance") -> None:  # fmt: skip
+        super().__init__()
+        norm_layer, bias = get_norm_layer(norm), conv_bias(norm)
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias), norm_layer(ngf), nn.ReLU(inplace=True)]
+        channels = ngf
+        for _ in range(3):
+            layers += [nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1, bias=bias), norm_layer(2 * channels), nn.ReLU(inplace=True)]
+            channels *= 2
+        layers += [ResnetBlock(channels, norm) for _ in range(3)]
+        layers.append(nn.Conv2d(channels, z_channels, 1))
+        self.model = nn.Sequential(*layers)
+        self.z_channels, self.z_map = z_channels, z_map
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = self.model(x)
+        return z if self.z_map else z.mean(dim=(2, 3))
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm without affine parameters, then `* (1 + gain(z)) + bias(z)`, linear maps of
+    the z vector (zero z: plain instance norm)."""
+
+    def __init__(self, channels: int, z_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.gain = nn.Linear(z_dim, channels)
+        self.bias = nn.Linear(z_dim, channels)
+
+    def forward(self, x: Tensor, z: Tensor) -> Tensor:
+        return self.norm(x) * (1 + self.gain(z))[:, :, None, None] + self.bias(z)[:, :, None, None]
+
+
+class CINResnetBlock(nn.Module):
+    """A residual block whose two instance norms are conditioned on z."""
+
+    def __init__(self, channels: int, z_dim: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3))
+        self.norm1 = ConditionalInstanceNorm(channels, z_dim)
+        self.conv2 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3))
+        self.norm2 = ConditionalInstanceNorm(channels, z_dim)
+
+    def forward(self, x: Tensor, z: Tensor) -> Tensor:
+        h = F.relu(self.norm1(self.conv1(x), z))
+        return x + self.norm2(self.conv2(h), z)
+
+
+class AuxiliaryGenerator(nn.Module):
+    """F: (y, z) -> x, CycleGAN's ResNet generator (7x7 stem, two stride-2 convs, `n_blocks`
+    residual blocks, two transposed convs, 7x7 conv, tanh) with z injected (`z_injection`):
+
+    - `concat` (Eq. 12's version): z, a map at 1/8 of the side, upsampled (nearest) to the blocks'
+      1/4 and concatenated after residual block 3, then a 1x1 conv back to the blocks' width;
+    - `decoder_concat` (Fig. 12): the z vector broadcast and concatenated to the input of every
+      decoder layer (both transposed convs and the output conv);
+    - `cin` (the extension version): the z vector conditions the instance norms of the middle three
+      residual blocks.
+    """
+
+    size_multiple = 8  # the concat injection's z map is at 1/8
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, n_blocks: int = 6, z_channels: int = 8,
+                 z_injection: str = "cin", norm: str = "instance") -> None:  # fmt: skip
+        super().__init__()
+        if z_injection not in Z_INJECTIONS:
+            raise ValueError(f"z_injection={z_injection!r} is unknown; choose one of {Z_INJECTIONS}")
+        if n_blocks <= max(CIN_BLOCKS):
+            raise ValueError(f"F needs at least {max(CIN_BLOCKS) + 1} residual blocks for its z injection, got n_blocks={n_blocks}")
+        norm_layer, bias = get_norm_layer(norm), conv_bias(norm)
+        self.in_channels, self.out_channels, self.z_channels, self.z_injection = in_channels, out_channels, z_channels, z_injection
+        width = 4 * ngf
+        self.encoder = nn.Sequential(
+            nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias), norm_layer(ngf), nn.ReLU(inplace=True),
+            nn.Conv2d(ngf, 2 * ngf, 3, stride=2, padding=1, bias=bias), norm_layer(2 * ngf), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * ngf, width, 3, stride=2, padding=1, bias=bias), norm_layer(width), nn.ReLU(inplace=True),
+        )  # fmt: skip
+        self.blocks = nn.ModuleList(
+            CINResnetBlock(width, z_channels) if z_injection == "cin" and k in CIN_BLOCKS else ResnetBlock(width, norm)
+            for k in range(n_blocks)
+        )
+        if z_injection == "concat":
+            self.fuse = nn.Conv2d(width + z_channels, width, 1)
+        extra = z_channels if z_injection == "decoder_concat" else 0
+        self.up = nn.ModuleList(
+            nn.Sequential(
+                nn.ConvTranspose2d(ch + extra, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                norm_layer(ch // 2), nn.ReLU(inplace=True),
+            )
+            for ch in (width, 2 * ngf)
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(ngf + extra, out_channels, 7), nn.Tanh())
+
+    def forward(self, y: Tensor, z: Tensor) -> Tensor:
+        self._check_z(y, z)
+        h = self.encoder(y)
+        for k, block in enumerate(self.blocks):
+            h = block(h, z) if isinstance(block, CINResnetBlock) else block(h)
+            if self.z_injection == "concat" and k == CONCAT_AFTER_BLOCK:
+                h = self.fuse(torch.cat([h, F.interpolate(z, size=h.shape[-2:], mode="nearest")], dim=1))
+        for layer in [*self.up, self.head]:
+            if self.z_injection == "decoder_concat":
+                h = torch.cat([h, z[:, :, None, None].expand(-1, -1, *h.shape[-2:])], dim=1)
+            h = layer(h)
+        return h
+
+    def _check_z(self, y: Tensor, z: Tensor) -> None:
+        if self.z_injection == "concat":
+            expected = (y.shape[0], self.z_channels, y.shape[-2] // 8, y.shape[-1] // 8)
+        else:
+            expected = (y.shape[0], self.z_channels)
+        if tuple(z.shape) != expected:
+            raise ValueError(f"F with z_injection={self.z_injection} takes z of shape {expected} for y of {tuple(y.shape)}, got {tuple(z.shape)}")
+
+
+class LatentDiscriminator(nn.Module):
+    """D_Z: judges z against samples of N(0, I). For a z map (the concat injection) a PatchGAN with
+    one stride-2 layer (16x16 patches of the map; the paper's "20x20 PatchGAN" is not a size this
+    4x4-kernel family has); for a z vector, which a PatchGAN cannot judge, an MLP (z_channels ->
+    `hidden` -> `hidden` -> 1, LeakyReLU 0.2). Raw logits (LSGAN compares them with 1 and 0)."""
+
+    def __init__(self, z_channels: int = 8, z_map: bool = False, hidden: int = 64, ndf: int = 64) -> None:
+        super().__init__()
+        self.z_map = z_map
+        if z_map:
+            self.model: nn.Module = PatchGANDiscriminator(z_channels, ndf, n_layers=1, norm="instance")
+        else:
+            self.model = nn.Sequential(
+                nn.Linear(z_channels, hidden), nn.LeakyReLU(0.2, inplace=True),
+                nn.Linear(hidden, hidden), nn.LeakyReLU(0.2, inplace=True),
+                nn.Linear(hidden, 1),
+            )  # fmt: skip
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.model(z)
