@@ -1,0 +1,70 @@
+"""Dataset preparation (i2i_zoo.data.prepare): Cityscapes in the unpaired layout with its hidden
+true pairs, read back by UnpairedDataModule."""
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from i2i_zoo.data import UnpairedDataModule
+from i2i_zoo.data.prepare import main, prepare_cityscapes
+
+ROAD, SKY = (128, 64, 128), (70, 130, 180)  # Cityscapes palette colours (RGB)
+
+
+def _cityscapes(root, frames={"train": {"aachen": 2, "bremen": 1}, "val": {"lindau": 1}}):
+    rng = np.random.default_rng(0)
+    for split, cities in frames.items():
+        for city, n in cities.items():
+            for i in range(n):
+                name = f"{city}_000000_{i:06d}"
+                photo = root / "leftImg8bit" / split / city / f"{name}_leftImg8bit.png"
+                label = root / "gtFine" / split / city / f"{name}_gtFine_color.png"
+                photo.parent.mkdir(parents=True, exist_ok=True)
+                label.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(photo), rng.integers(0, 256, (16, 32, 3), dtype=np.uint8))
+                colours = np.zeros((16, 32, 3), np.uint8)
+                colours[:8], colours[8:] = SKY[::-1], ROAD[::-1]  # BGR on disk
+                cv2.imwrite(str(label), colours)
+
+
+def test_cityscapes_becomes_the_unpaired_layout_with_its_true_pairs(tmp_path):
+    _cityscapes(tmp_path / "cityscapes")
+    counts = prepare_cityscapes(tmp_path / "cityscapes", tmp_path / "out", size=8)
+    assert counts == {"train": 3, "test": 1}
+    assert sorted(p.name for p in (tmp_path / "out" / "trainA").iterdir()) == [
+        "aachen_000000_000000.png", "aachen_000000_000001.png", "bremen_000000_000000.png"]  # fmt: skip
+    label = cv2.imread(str(tmp_path / "out" / "testB" / "lindau_000000_000000.png"))[..., ::-1]
+    assert label.shape == (8, 16, 3)  # height 8, the aspect kept
+    assert {tuple(c) for c in label.reshape(-1, 3)} == {ROAD, SKY}  # nearest: only palette colours
+    with open(tmp_path / "out" / "pairs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {"split": "test", "A": "testA/lindau_000000_000000.png", "B": "testB/lindau_000000_000000.png"} in rows
+
+    dm = UnpairedDataModule(str(tmp_path / "out"), pairs_file="pairs.csv", load_size=8, crop_size=8, batch_size=1, num_workers=0)
+    dm.setup("validate")
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["B_true"].shape == (1, 3, 8, 8)
+
+
+def test_cityscapes_errors_name_what_is_missing(tmp_path):
+    _cityscapes(tmp_path / "cityscapes")
+    (tmp_path / "cityscapes" / "gtFine" / "val" / "lindau" / "lindau_000000_000000_gtFine_color.png").unlink()
+    with pytest.raises(FileNotFoundError, match="lindau_000000_000000_leftImg8bit.png has no colour label map"):
+        prepare_cityscapes(tmp_path / "cityscapes", tmp_path / "out")
+    with pytest.raises(ValueError, match="lies inside --input"):
+        prepare_cityscapes(tmp_path / "cityscapes", tmp_path / "cityscapes" / "out")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    with pytest.raises(ValueError, match="--output .*full is not empty"):
+        prepare_cityscapes(tmp_path / "cityscapes", tmp_path / "full")
+    with pytest.raises(FileNotFoundError, match="leftImg8bit"):
+        prepare_cityscapes(tmp_path / "nothing", tmp_path / "out2")
+
+
+def test_the_command_line(tmp_path, capsys):
+    _cityscapes(tmp_path / "cityscapes", {"train": {"aachen": 1}, "val": {"lindau": 1}})
+    main(["cityscapes", "--input", str(tmp_path / "cityscapes"), "--output", str(tmp_path / "out")])
+    assert "1 train pairs, 1 test pairs written to" in capsys.readouterr().out
+    assert cv2.imread(str(tmp_path / "out" / "trainA" / "aachen_000000_000000.png")).shape == (16, 32, 3)
