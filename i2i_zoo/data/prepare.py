@@ -1,12 +1,19 @@
 """Original dataset releases in the zoo's folder layouts:
 
     python -m i2i_zoo.data.prepare cityscapes --input CITYSCAPES --output data/cityscapes [--size 128]
+    python -m i2i_zoo.data.prepare helen --input HELEN --output data/helen [--size 128]
 
 Cityscapes (leftImg8bit/ and gtFine/ as the official download unpacks them) becomes the unpaired
 layout with photos as domain A and colour label maps as domain B (train -> trainA/trainB, val ->
 testA/testB, each image named <city>_<seq>_<frame>.png), and pairs.csv (columns split,A,B) names each
 photo's true label map: UnpairedDataModule(pairs_file="pairs.csv") scores translations against
 them, while training never sees which images belong together.
+
+Helen (Smith et al., "Exemplar-Based Face Parsing", CVPR 2013: images/<name>.jpg, one soft mask
+per face part labels/<name>/<name>_lbl00.png ... _lbl10.png, and the split lists exemplars.txt
+(2000 training faces) and testing.txt (100), lines "<number> , <name>") becomes the same layout
+with colour label maps: each pixel takes the colour of the part whose mask is strongest there
+(`HELEN_PALETTE`, our colours: the dataset ships masks, not colour maps).
 """
 
 from __future__ import annotations
@@ -23,6 +30,13 @@ from i2i_zoo.data.io import require_folder
 
 CITYSCAPES_SPLITS = {"train": "train", "val": "test"}  # Cityscapes' split -> the unpaired layout's
 _PHOTO_SUFFIX, _LABEL_SUFFIX = "_leftImg8bit.png", "_gtFine_color.png"
+HELEN_SPLITS = {"exemplars.txt": "train", "testing.txt": "test"}  # Helen's list -> the unpaired layout's split
+# Helen's 11 parts in mask order (_lbl00 ... _lbl10) and the colour (RGB) each is drawn in.
+HELEN_PALETTE = {
+    "background": (0, 0, 0), "face skin": (255, 204, 153), "left eyebrow": (102, 51, 0), "right eyebrow": (153, 76, 0),
+    "left eye": (0, 102, 255), "right eye": (0, 204, 255), "nose": (255, 102, 102), "upper lip": (204, 0, 0),
+    "inner mouth": (102, 0, 51), "lower lip": (255, 0, 102), "hair": (102, 255, 102),
+}  # fmt: skip
 
 
 def prepare_cityscapes(source: str | os.PathLike, output: str | os.PathLike, size: int | None = None) -> dict[str, int]:
@@ -31,12 +45,7 @@ def prepare_cityscapes(source: str | os.PathLike, output: str | os.PathLike, siz
     that height keeping the aspect ratio (photos with area interpolation, label maps with nearest,
     so they keep exactly the palette's colours). Returns the number of pairs per output split."""
     source, output = Path(source), Path(output)
-    if output.resolve().is_relative_to(source.resolve()):
-        raise ValueError(f"--output {output} lies inside --input {source}: choose a folder outside the dataset")
-    if output.exists() and any(output.iterdir()):
-        raise ValueError(f"--output {output} is not empty: choose a new folder")
-    if size is not None and size < 1:
-        raise ValueError(f"--size {size} must be positive")
+    _check_output(source, output, size)
     rows, counts = [], {}
     for split, target in CITYSCAPES_SPLITS.items():
         photos_root = require_folder(source / "leftImg8bit" / split, "Cityscapes' leftImg8bit/<split>/<city>/*_leftImg8bit.png")
@@ -54,11 +63,73 @@ def prepare_cityscapes(source: str | os.PathLike, output: str | os.PathLike, siz
             _write(output / b, _read(label), size, cv2.INTER_NEAREST)
             rows.append({"split": target, "A": a, "B": b})
         counts[target] = len(photos)
+    _write_pairs(output, rows)
+    return counts
+
+
+def prepare_helen(source: str | os.PathLike, output: str | os.PathLike, size: int | None = None) -> dict[str, int]:
+    """Write Helen's photos and colour label maps (from its part masks) in the unpaired layout under
+    `output`, as `prepare_cityscapes` does; with `size`, resized to that height (label maps
+    nearest). Returns the number of pairs per output split."""
+    source, output = Path(source), Path(output)
+    _check_output(source, output, size)
+    images = require_folder(source / "images", "Helen's images/<name>.jpg")
+    masks = require_folder(source / "labels", "Helen's labels/<name>/<name>_lbl00.png ... _lbl10.png")
+    palette = np.array(list(HELEN_PALETTE.values()), np.uint8)[:, ::-1]  # BGR, as OpenCV writes
+    rows, counts = [], {}
+    for listing, target in HELEN_SPLITS.items():
+        names = _helen_names(source / listing)
+        for name in names:
+            photo = _read(_only(images, name))
+            parts = np.stack([_read_mask(masks / name / f"{name}_lbl{k:02d}.png") for k in range(len(HELEN_PALETTE))])
+            if parts.shape[1:] != photo.shape[:2]:
+                raise ValueError(f"{masks / name} masks are {parts.shape[1:]}, the photo {photo.shape[:2]}: expected the same size")
+            a, b = f"{target}A/{name}.png", f"{target}B/{name}.png"
+            _write(output / a, photo, size, cv2.INTER_AREA)
+            _write(output / b, palette[parts.argmax(0)], size, cv2.INTER_NEAREST)
+            rows.append({"split": target, "A": a, "B": b})
+        counts[target] = len(names)
+    _write_pairs(output, rows)
+    return counts
+
+
+def _helen_names(listing: Path) -> list[str]:
+    if not listing.is_file():
+        raise FileNotFoundError(f"{listing} does not exist: expected Helen's split list (lines '<number> , <name>')")
+    names = [line.split(",")[-1].strip() for line in listing.read_text().splitlines() if line.strip()]
+    if not names:
+        raise ValueError(f"{listing} lists no images")
+    return names
+
+
+def _only(folder: Path, name: str) -> Path:
+    found = sorted(folder.glob(f"{name}.*"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"expected one image {folder}/{name}.<ext>, found {len(found)}")
+    return found[0]
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise FileNotFoundError(f"cannot read the part mask {path}")
+    return mask
+
+
+def _check_output(source: Path, output: Path, size: int | None) -> None:
+    if output.resolve().is_relative_to(source.resolve()):
+        raise ValueError(f"--output {output} lies inside --input {source}: choose a folder outside the dataset")
+    if output.exists() and any(output.iterdir()):
+        raise ValueError(f"--output {output} is not empty: choose a new folder")
+    if size is not None and size < 1:
+        raise ValueError(f"--size {size} must be positive")
+
+
+def _write_pairs(output: Path, rows: list[dict[str, str]]) -> None:
     with open(output / "pairs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["split", "A", "B"])
         writer.writeheader()
         writer.writerows(rows)
-    return counts
 
 
 def _read(path: Path) -> np.ndarray:
@@ -84,8 +155,13 @@ def main(argv: list[str] | None = None) -> None:
     cityscapes.add_argument("--input", required=True, help="the Cityscapes folder holding leftImg8bit/ and gtFine/")
     cityscapes.add_argument("--output", required=True, help="a new folder for trainA/, trainB/, testA/, testB/ and pairs.csv")
     cityscapes.add_argument("--size", type=int, default=None, help="resize to this height, keeping the aspect ratio")
+    helen = commands.add_parser("helen", help="Helen face photos <-> colour label maps (from its part masks), unpaired, with pairs.csv")
+    helen.add_argument("--input", required=True, help="the Helen folder holding images/, labels/, exemplars.txt and testing.txt")
+    helen.add_argument("--output", required=True, help="a new folder for trainA/, trainB/, testA/, testB/ and pairs.csv")
+    helen.add_argument("--size", type=int, default=None, help="resize to this height, keeping the aspect ratio")
     args = parser.parse_args(argv)
-    counts = prepare_cityscapes(args.input, args.output, args.size)
+    prepare = {"cityscapes": prepare_cityscapes, "helen": prepare_helen}[args.dataset]
+    counts = prepare(args.input, args.output, args.size)
     print(", ".join(f"{n} {split} pairs" for split, n in counts.items()) + f" written to {args.output}")
 
 

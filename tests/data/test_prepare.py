@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from i2i_zoo.data import UnpairedDataModule
-from i2i_zoo.data.prepare import main, prepare_cityscapes
+from i2i_zoo.data.prepare import main, prepare_cityscapes, prepare_helen
 
 ROAD, SKY = (128, 64, 128), (70, 130, 180)  # Cityscapes palette colours (RGB)
 
@@ -68,3 +68,41 @@ def test_the_command_line(tmp_path, capsys):
     main(["cityscapes", "--input", str(tmp_path / "cityscapes"), "--output", str(tmp_path / "out")])
     assert "1 train pairs, 1 test pairs written to" in capsys.readouterr().out
     assert cv2.imread(str(tmp_path / "out" / "trainA" / "aachen_000000_000000.png")).shape == (16, 32, 3)
+
+
+def _helen(root, train=("100032540_1", "100040721_1"), test=("10405146_1",)):
+    rng = np.random.default_rng(1)
+    (root / "images").mkdir(parents=True)
+    for listing, names in (("exemplars.txt", train), ("testing.txt", test)):
+        (root / listing).write_text("".join(f"{i + 1} , {name}\n" for i, name in enumerate(names)))
+        for name in names:
+            cv2.imwrite(str(root / "images" / f"{name}.jpg"), rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+            (root / "labels" / name).mkdir(parents=True)
+            for k in range(11):
+                mask = np.zeros((6, 8), np.uint8)
+                if k == 1:  # face skin strongest on the left half, hair on the right
+                    mask[:, :4] = 200
+                if k == 10:
+                    mask[:, 4:] = 150
+                cv2.imwrite(str(root / "labels" / name / f"{name}_lbl{k:02d}.png"), mask)
+
+
+def test_helen_masks_become_colour_label_maps(tmp_path):
+    from i2i_zoo.data.prepare import HELEN_PALETTE
+
+    _helen(tmp_path / "helen")
+    assert prepare_helen(tmp_path / "helen", tmp_path / "out") == {"train": 2, "test": 1}
+    label = cv2.imread(str(tmp_path / "out" / "testB" / "10405146_1.png"))[..., ::-1]
+    assert (label[:, :4] == HELEN_PALETTE["face skin"]).all() and (label[:, 4:] == HELEN_PALETTE["hair"]).all()
+    with open(tmp_path / "out" / "pairs.csv", newline="") as f:
+        assert {"split": "train", "A": "trainA/100032540_1.png", "B": "trainB/100032540_1.png"} in list(csv.DictReader(f))
+
+
+def test_helen_errors_name_what_is_missing(tmp_path):
+    _helen(tmp_path / "helen")
+    (tmp_path / "helen" / "labels" / "10405146_1" / "10405146_1_lbl03.png").unlink()
+    with pytest.raises(FileNotFoundError, match="cannot read the part mask .*10405146_1_lbl03.png"):
+        prepare_helen(tmp_path / "helen", tmp_path / "out")
+    (tmp_path / "helen" / "testing.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="testing.txt does not exist"):
+        prepare_helen(tmp_path / "helen", tmp_path / "out2")
