@@ -1,7 +1,30 @@
-"""Image-quality metrics as a Lightning callback (FID, KID, PSNR, SSIM, MS-SSIM, LPIPS) and the
-loading of their pretrained feature extractors."""
+"""Image-quality metrics as a Lightning callback (FID, KID, PSNR, SSIM, MS-SSIM, LPIPS), the
+loading of their pretrained feature extractors, and segmentation scores of colour label maps."""
 
 from i2i_zoo.metrics.callback import METRICS, ImageQualityMetrics
 from i2i_zoo.metrics.inception import FID_WEIGHTS_ENV, InceptionV3FID, load_fid_inception, resolve_fid_weights
+from i2i_zoo.metrics.segmentation import (
+    CITYSCAPES_PALETTE,
+    Palette,
+    SegmentationScores,
+    confusion_matrix,
+    labels_from_colour_map,
+    nearest_palette_labels,
+    segmentation_scores,
+)
 
-__all__ = ["FID_WEIGHTS_ENV", "METRICS", "ImageQualityMetrics", "InceptionV3FID", "load_fid_inception", "resolve_fid_weights"]
+__all__ = [
+    "CITYSCAPES_PALETTE",
+    "FID_WEIGHTS_ENV",
+    "METRICS",
+    "ImageQualityMetrics",
+    "InceptionV3FID",
+    "Palette",
+    "SegmentationScores",
+    "confusion_matrix",
+    "labels_from_colour_map",
+    "load_fid_inception",
+    "nearest_palette_labels",
+    "resolve_fid_weights",
+    "segmentation_scores",
+]
