@@ -438,14 +438,12 @@ class BigGANDiscriminator(nn.Module):
         skip_init: bool = False,
     ) -> None:
         super().__init__()
-        if resolution not in _D_BLOCKS:
-            raise ValueError(f"BigGAN's discriminator is defined at {sorted(_D_BLOCKS)} px, not {resolution}")
         if min(ch, n_classes) < 1:
             raise ValueError(f"ch and n_classes must be positive, got {ch} and {n_classes}")
-        self.resolution, self.ch, self.n_classes = resolution, ch, n_classes
-        self.attention = tuple(sorted({side for *_, side in _D_BLOCKS[resolution] if side in _attention_sides(attention)}))
         sn = {"num_svs": num_svs, "num_itrs": num_itrs, "eps": sn_eps}
         self.blocks = discriminator_blocks(resolution, ch, attention, wide, sn)
+        self.resolution, self.ch, self.n_classes = resolution, ch, n_classes
+        self.attention = tuple(sorted({side for *_, side in _D_BLOCKS[resolution] if side in _attention_sides(attention)}))
         width = ch * _D_BLOCKS[resolution][-1][0]
         self.linear = SNLinear(width, 1, **sn)
         self.embed = SNEmbedding(n_classes, width, **sn)
@@ -461,13 +459,15 @@ class BigGANDiscriminator(nn.Module):
             raise ValueError(f"y must hold one integer class label per image, shape ({x.shape[0]},); got "
                              f"{y.dtype} {tuple(y.shape)}")  # fmt: skip
         h, features = tapped_features(self.blocks, x, sides)
-        h = F.relu(h).sum(dim=(2, 3))
+        h = h.sum(dim=(2, 3))
         return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1), features
 
 
 def discriminator_blocks(resolution: int, ch: int, attention: Sequence[int] | str | None, wide: bool, sn: dict) -> nn.ModuleList:
     """BigGAN's discriminator blocks, each a ModuleList of a DBlock and, at `attention` sides, a
     SelfAttention (the discriminator's and DeepI2I's encoder's layout)."""
+    if resolution not in _D_BLOCKS:
+        raise ValueError(f"BigGAN's discriminator is defined at {sorted(_D_BLOCKS)} px, not {resolution}")
     attend = _attention_sides(attention)
     blocks, width = [], 3
     for k, (multiplier, downsample, side) in enumerate(_D_BLOCKS[resolution]):
@@ -490,17 +490,20 @@ def discriminator_sides(resolution: int) -> list[int]:
 
 
 def tapped_features(blocks: nn.ModuleList, x: Tensor, sides: Sequence[int]) -> tuple[Tensor, dict[int, Tensor]]:
-    """Run discriminator `blocks` on `x`: the last block's output and, for each of `sides`, the
-    output of the last block of that side. The last block's output is taken after the ReLU of
-    the sum-pool that follows it (BigGAN-PyTorch's in-place ReLU changes the tapped tensor too,
-    so DeepI2I's deepest features are >= 0)."""
+    """Run discriminator `blocks` on `x`: the ReLU of the last block's output (what the
+    discriminator sum-pools) and, for each of `sides`, the output of the last block of that side.
+    The last block's is taken after that ReLU (BigGAN-PyTorch's in-place ReLU changes the tapped
+    tensor too, so DeepI2I's deepest features are >= 0)."""
     features: dict[int, Tensor] = {}
     h = x
-    for blocklist in blocks:
+    for blocklist in blocks[:-1]:
         for block in blocklist:
             h = block(h)
         if h.shape[-1] in sides:
             features[h.shape[-1]] = h
-    if h.shape[-1] in features:
-        features[h.shape[-1]] = F.relu(h)
+    for block in blocks[-1]:
+        h = block(h)
+    h = F.relu(h)
+    if h.shape[-1] in sides:
+        features[h.shape[-1]] = h
     return h, features

@@ -37,11 +37,9 @@ class BigGANEncoder(nn.Module):
     def __init__(self, resolution: int = 128, ch: int = 96, attention: Sequence[int] | str | None = (64,), wide: bool = True,
                  num_svs: int = 1, num_itrs: int = 1, sn_eps: float = 1e-6, init: str = "ortho", skip_init: bool = False) -> None:  # fmt: skip
         super().__init__()
-        if resolution not in _D_BLOCKS:
-            raise ValueError(f"BigGAN's discriminator is defined at {sorted(_D_BLOCKS)} px, not {resolution}")
+        self.blocks = discriminator_blocks(resolution, ch, attention, wide, {"num_svs": num_svs, "num_itrs": num_itrs, "eps": sn_eps})
         self.resolution, self.ch = resolution, ch
         self.sides = tap_sides(resolution)
-        self.blocks = discriminator_blocks(resolution, ch, attention, wide, {"num_svs": num_svs, "num_itrs": num_itrs, "eps": sn_eps})
         widths = {side: ch * multiplier for side, (multiplier, _, _) in zip(discriminator_sides(resolution), _D_BLOCKS[resolution])}
         self.widths = {side: widths[side] for side in self.sides}
         if not skip_init:
