@@ -1,7 +1,7 @@
 """Original dataset releases in the zoo's folder layouts:
 
-    python -m i2i_zoo.data.prepare cityscapes --input CITYSCAPES --output data/cityscapes [--size 128]
-    python -m i2i_zoo.data.prepare helen --input HELEN --output data/helen [--size 128]
+    python -m i2i_zoo.data.prepare cityscapes --input CITYSCAPES --output data/cityscapes [--size 128 [--square]]
+    python -m i2i_zoo.data.prepare helen --input HELEN --output data/helen [--size 128 [--square]]
 
 Cityscapes (leftImg8bit/ and gtFine/ as the official download unpacks them) becomes the unpaired
 layout with photos as domain A and colour label maps as domain B (train -> trainA/trainB, val ->
@@ -39,13 +39,16 @@ HELEN_PALETTE = {
 }  # fmt: skip
 
 
-def prepare_cityscapes(source: str | os.PathLike, output: str | os.PathLike, size: int | None = None) -> dict[str, int]:
+def prepare_cityscapes(
+    source: str | os.PathLike, output: str | os.PathLike, size: int | None = None, square: bool = False
+) -> dict[str, int]:
     """Write Cityscapes' photos and colour label maps in the unpaired layout under `output` (which
     must not exist or be empty, and must lie outside `source`); with `size`, images are resized to
-    that height keeping the aspect ratio (photos with area interpolation, label maps with nearest,
-    so they keep exactly the palette's colours). Returns the number of pairs per output split."""
+    that height keeping the aspect ratio, or to size x size with `square` (photos with area
+    interpolation, label maps with nearest, so they keep exactly the palette's colours). Returns
+    the number of pairs per output split."""
     source, output = Path(source), Path(output)
-    _check_output(source, output, size)
+    _check_output(source, output, size, square)
     rows, counts = [], {}
     for split, target in CITYSCAPES_SPLITS.items():
         photos_root = require_folder(source / "leftImg8bit" / split, "Cityscapes' leftImg8bit/<split>/<city>/*_leftImg8bit.png")
@@ -59,20 +62,22 @@ def prepare_cityscapes(source: str | os.PathLike, output: str | os.PathLike, siz
             if not label.is_file():
                 raise FileNotFoundError(f"{photo} has no colour label map: expected {label}")
             a, b = f"{target}A/{name}.png", f"{target}B/{name}.png"
-            _write(output / a, _read(photo), size, cv2.INTER_AREA)
-            _write(output / b, _read(label), size, cv2.INTER_NEAREST)
+            _write(output / a, _read(photo), size, square, cv2.INTER_AREA)
+            _write(output / b, _read(label), size, square, cv2.INTER_NEAREST)
             rows.append({"split": target, "A": a, "B": b})
         counts[target] = len(photos)
     _write_pairs(output, rows)
     return counts
 
 
-def prepare_helen(source: str | os.PathLike, output: str | os.PathLike, size: int | None = None) -> dict[str, int]:
+def prepare_helen(
+    source: str | os.PathLike, output: str | os.PathLike, size: int | None = None, square: bool = False
+) -> dict[str, int]:
     """Write Helen's photos and colour label maps (from its part masks) in the unpaired layout under
-    `output`, as `prepare_cityscapes` does; with `size`, resized to that height (label maps
-    nearest). Returns the number of pairs per output split."""
+    `output`, as `prepare_cityscapes` does; with `size`, resized to that height (size x size with
+    `square`; label maps nearest). Returns the number of pairs per output split."""
     source, output = Path(source), Path(output)
-    _check_output(source, output, size)
+    _check_output(source, output, size, square)
     images = require_folder(source / "images", "Helen's images/<name>.jpg")
     masks = require_folder(source / "labels", "Helen's labels/<name>/<name>_lbl00.png ... _lbl10.png")
     palette = np.array(list(HELEN_PALETTE.values()), np.uint8)[:, ::-1]  # BGR, as OpenCV writes
@@ -85,8 +90,8 @@ def prepare_helen(source: str | os.PathLike, output: str | os.PathLike, size: in
             if parts.shape[1:] != photo.shape[:2]:
                 raise ValueError(f"{masks / name} masks are {parts.shape[1:]}, the photo {photo.shape[:2]}: expected the same size")
             a, b = f"{target}A/{name}.png", f"{target}B/{name}.png"
-            _write(output / a, photo, size, cv2.INTER_AREA)
-            _write(output / b, palette[parts.argmax(0)], size, cv2.INTER_NEAREST)
+            _write(output / a, photo, size, square, cv2.INTER_AREA)
+            _write(output / b, palette[parts.argmax(0)], size, square, cv2.INTER_NEAREST)
             rows.append({"split": target, "A": a, "B": b})
         counts[target] = len(names)
     _write_pairs(output, rows)
@@ -116,13 +121,15 @@ def _read_mask(path: Path) -> np.ndarray:
     return mask
 
 
-def _check_output(source: Path, output: Path, size: int | None) -> None:
+def _check_output(source: Path, output: Path, size: int | None, square: bool) -> None:
     if output.resolve().is_relative_to(source.resolve()):
         raise ValueError(f"--output {output} lies inside --input {source}: choose a folder outside the dataset")
     if output.exists() and any(output.iterdir()):
         raise ValueError(f"--output {output} is not empty: choose a new folder")
     if size is not None and size < 1:
         raise ValueError(f"--size {size} must be positive")
+    if square and size is None:
+        raise ValueError("--square needs --size: the side to resize to")
 
 
 def _write_pairs(output: Path, rows: list[dict[str, str]]) -> None:
@@ -139,10 +146,10 @@ def _read(path: Path) -> np.ndarray:
     return image
 
 
-def _write(path: Path, image: np.ndarray, size: int | None, interpolation: int) -> None:
+def _write(path: Path, image: np.ndarray, size: int | None, square: bool, interpolation: int) -> None:
     if size is not None:
         height, width = image.shape[:2]
-        image = cv2.resize(image, (max(1, round(width * size / height)), size), interpolation=interpolation)
+        image = cv2.resize(image, (size if square else max(1, round(width * size / height)), size), interpolation=interpolation)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), image):
         raise OSError(f"cannot write {path}")
@@ -155,13 +162,15 @@ def main(argv: list[str] | None = None) -> None:
     cityscapes.add_argument("--input", required=True, help="the Cityscapes folder holding leftImg8bit/ and gtFine/")
     cityscapes.add_argument("--output", required=True, help="a new folder for trainA/, trainB/, testA/, testB/ and pairs.csv")
     cityscapes.add_argument("--size", type=int, default=None, help="resize to this height, keeping the aspect ratio")
+    cityscapes.add_argument("--square", action="store_true", help="resize to size x size instead (the 128 px squares AsymGAN trains on)")
     helen = commands.add_parser("helen", help="Helen face photos <-> colour label maps (from its part masks), unpaired, with pairs.csv")
     helen.add_argument("--input", required=True, help="the Helen folder holding images/, labels/, exemplars.txt and testing.txt")
     helen.add_argument("--output", required=True, help="a new folder for trainA/, trainB/, testA/, testB/ and pairs.csv")
     helen.add_argument("--size", type=int, default=None, help="resize to this height, keeping the aspect ratio")
+    helen.add_argument("--square", action="store_true", help="resize to size x size instead")
     args = parser.parse_args(argv)
     prepare = {"cityscapes": prepare_cityscapes, "helen": prepare_helen}[args.dataset]
-    counts = prepare(args.input, args.output, args.size)
+    counts = prepare(args.input, args.output, args.size, args.square)
     print(", ".join(f"{n} {split} pairs" for split, n in counts.items()) + f" written to {args.output}")
 
 

@@ -6,7 +6,6 @@ trains it, with the differences the class documents."""
 from __future__ import annotations
 
 import math
-import zlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i_zoo.methods.base import EvalImages, I2IMethod
+from i2i_zoo.methods.base import EvalImages, I2IMethod, file_seed
 from i2i_zoo.methods.biggan import class_index
 from i2i_zoo.methods.optimizers import OptimizerSpec
 from i2i_zoo.methods.phases import Phase
@@ -383,7 +382,7 @@ class DeepI2I(I2IMethod):
         images, paths = self.require(batch, "image", "path")
         if images.shape[1] != 3:
             raise ValueError(f"DeepI2I takes 3-channel images, got {images.shape[1]}")
-        generators = [torch.Generator(self.device).manual_seed(_seed(self.predict_seed, Path(path).name)) for path in paths]
+        generators = [torch.Generator(self.device).manual_seed(file_seed(self.predict_seed, path)) for path in paths]
         z = torch.cat([self.sample_z(1, generator) for generator in generators])
         return self.translate(_square(images, self.hparams.image_size), None, z)
 
@@ -483,8 +482,4 @@ def _square(images: Tensor, size: int) -> Tensor:
         return images
     mode = {"mode": "area"} if side > size else {"mode": "bicubic", "align_corners": False}
     return F.interpolate(images, size=(size, size), **mode).clamp(-1, 1)
-
-
-def _seed(seed: int, name: str) -> int:
-    return seed * 1_000_003 + zlib.crc32(name.encode())
 

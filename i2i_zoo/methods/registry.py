@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from i2i_zoo.methods.asymgan import AsymGAN
 from i2i_zoo.methods.base import I2IMethod
 from i2i_zoo.methods.biggan import BigGAN
 from i2i_zoo.methods.cyclegan import CycleGAN
@@ -226,4 +227,16 @@ register(MethodEntry(
     translate_inputs=lambda batch: (batch["image"], {"target_class": "blue"}),
     export_conditions={"target_class": "blue"},
     edge_cases=({"feature_pairs": "reference", "feature_distance": "mse"},),
+))
+register(MethodEntry(
+    AsymGAN,
+    # X = B (the demo's photos; A holds its label maps). No VGG file offline: no content or style term.
+    tiny={"rich_domain": "B", "image_size": TINY_SIZE, "ngf": 8, "ndf": 8, "pool_size": 4, "lambda7": 0.0, "lambda8": 0.0,
+          "lr_policy": "constant"},
+    make_batch=paired_batch,
+    datamodule="UnpairedDataModule",
+    demo_data={**_PAIRED_DATA, "root": "demo:shapes"},
+    translate_inputs=lambda batch: (batch["A"], {"direction": "YtoX"}),
+    export_conditions={"direction": "YtoX"},
+    edge_cases=({"variant": "wo_ex", "z_injection": "decoder_concat", "pool_size": 0},),
 ))

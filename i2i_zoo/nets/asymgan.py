@@ -22,6 +22,9 @@ Z_INJECTIONS = ("concat", "decoder_concat", "cin")
 # of six, starting where concat enters.
 CONCAT_AFTER_BLOCK = 2
 CIN_BLOCKS = (2, 3, 4)
+# The smallest z map side D_Z's PatchGAN (one stride-2 layer, then two 4x4 convs, instance norm)
+# can judge.
+MIN_Z_MAP_SIDE = 8
 
 
 class AuxiliaryEncoder(nn.Module):
@@ -167,3 +170,20 @@ class LatentDiscriminator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.model(z)
+
+
+class FixedLatentGenerator(nn.Module):
+    """F with one z fixed, images -> translations (for export). A z map is resized (nearest) to
+    each input's side / 8, so any multiple-of-8 size works."""
+
+    def __init__(self, generator: AuxiliaryGenerator, z: Tensor) -> None:
+        super().__init__()
+        self.generator = generator
+        self.in_channels = generator.in_channels
+        self.register_buffer("z", z.unsqueeze(0).clone())
+
+    def forward(self, y: Tensor) -> Tensor:
+        z = self.z
+        if z.dim() == 4:
+            z = F.interpolate(z, size=(y.shape[-2] // 8, y.shape[-1] // 8), mode="nearest")
+        return self.generator(y, z.expand(y.shape[0], *z.shape[1:]))

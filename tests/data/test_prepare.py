@@ -48,6 +48,17 @@ def test_cityscapes_becomes_the_unpaired_layout_with_its_true_pairs(tmp_path):
     assert batch["B_true"].shape == (1, 3, 8, 8)
 
 
+def test_square_resizes_to_size_by_size_with_label_maps_kept_exact(tmp_path):
+    _cityscapes(tmp_path / "cityscapes")
+    prepare_cityscapes(tmp_path / "cityscapes", tmp_path / "out", size=8, square=True)
+    label = cv2.imread(str(tmp_path / "out" / "testB" / "lindau_000000_000000.png"))[..., ::-1]
+    assert label.shape == (8, 8, 3)
+    assert {tuple(c) for c in label.reshape(-1, 3)} == {ROAD, SKY}
+    assert cv2.imread(str(tmp_path / "out" / "testA" / "lindau_000000_000000.png")).shape == (8, 8, 3)
+    with pytest.raises(ValueError, match="--square needs --size"):
+        prepare_cityscapes(tmp_path / "cityscapes", tmp_path / "other", square=True)
+
+
 def test_cityscapes_errors_name_what_is_missing(tmp_path):
     _cityscapes(tmp_path / "cityscapes")
     (tmp_path / "cityscapes" / "gtFine" / "val" / "lindau" / "lindau_000000_000000_gtFine_color.png").unlink()
