@@ -1,5 +1,6 @@
 """Image-quality metrics as a Lightning callback (FID, KID, PSNR, SSIM, MS-SSIM, LPIPS), the
-loading of their pretrained feature extractors, and segmentation scores of colour label maps."""
+loading of their pretrained feature extractors, and segmentation scores of colour label maps
+(`SegmentationScores` and its callback `SegmentationMetrics`)."""
 
 from i2i_zoo.metrics.callback import METRICS, ImageQualityMetrics
 from i2i_zoo.metrics.inception import FID_WEIGHTS_ENV, InceptionV3FID, load_fid_inception, resolve_fid_weights
@@ -12,14 +13,17 @@ from i2i_zoo.metrics.segmentation import (
     nearest_palette_labels,
     segmentation_scores,
 )
+from i2i_zoo.metrics.segmentation_callback import PALETTES, SegmentationMetrics
 
 __all__ = [
     "CITYSCAPES_PALETTE",
     "FID_WEIGHTS_ENV",
     "METRICS",
+    "PALETTES",
     "ImageQualityMetrics",
     "InceptionV3FID",
     "Palette",
+    "SegmentationMetrics",
     "SegmentationScores",
     "confusion_matrix",
     "labels_from_colour_map",

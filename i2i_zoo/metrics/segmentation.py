@@ -13,27 +13,12 @@ Conventions, as in the FCN score of Long et al. and pix2pix's Cityscapes evaluat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-
-@dataclass(frozen=True)
-class Palette:
-    """Class names and their 8-bit RGB colours, in class-index order."""
-
-    names: tuple[str, ...]
-    colours: tuple[tuple[int, int, int], ...]
-
-    def __post_init__(self):
-        if len(self.names) != len(self.colours):
-            raise ValueError(f"Palette has {len(self.names)} names but {len(self.colours)} colours; expected one colour per name")
-
-    def __len__(self) -> int:
-        return len(self.colours)
-
+from i2i_zoo.data.palette import Palette
 
 # The 19 classes of Cityscapes' train ids, colours from the Cityscapes scripts' labels.py.
 CITYSCAPES_PALETTE = Palette(

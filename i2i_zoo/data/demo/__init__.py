@@ -11,6 +11,7 @@ Two-domain datasets, in the ``paired`` and ``unpaired`` layouts (64x64 images; 4
 - ``shapes``: A is a semantic label map (a flat palette colour per class, like the facades
   labels), B a rendered "photo" of the same scene. The class decides colour and texture type;
   texture phase and light direction are random per image, so an L1-only model blurs them.
+  :data:`SHAPES_PALETTE` names the classes and their label colours (RGB, class 0 the background).
 - ``edges2photos``: B is a random crop of a CC0 photograph shipped with scikit-image, A its
   Canny edge map (black edges on white). Unpaired A files are 1-channel PNGs; the paired AB
   files are RGB with the edges copied into the three channels of the A half, which the
@@ -83,7 +84,7 @@ import numpy as np
 
 from i2i_zoo.data.demo import photos, scenes, writers
 from i2i_zoo.data.demo.photos import SR_IMAGE_SIZE
-from i2i_zoo.data.demo.scenes import IMAGE_SIZE, Array
+from i2i_zoo.data.demo.scenes import IMAGE_SIZE, SHAPES_PALETTE, Array
 from i2i_zoo.data.demo.truth import (
     BRIGHTNESS_QUANTILE,
     BRIGHTNESS_RANGE,
@@ -106,6 +107,7 @@ __all__ = [
     "IMAGE_SIZE",
     "LAYOUTS",
     "LUMA",
+    "SHAPES_PALETTE",
     "SPLIT_SIZES",
     "SR_IMAGE_SIZE",
     "SR_SCALES",

@@ -17,6 +17,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.color import hsv2rgb, rgb2hsv
 
 from i2i_zoo.data.demo.truth import BRIGHTNESS_RANGE, LUMA, TINT_STRENGTH
+from i2i_zoo.data.palette import Palette
 
 IMAGE_SIZE = 64
 
@@ -28,6 +29,7 @@ Array = np.ndarray
 
 
 class _Class(NamedTuple):
+    name: str  # the class's name in SHAPES_PALETTE
     label: tuple[int, int, int]  # flat colour in the label map (A)
     colour: tuple[float, float, float]  # base colour in the photo (B)
     texture: Callable[[np.random.Generator, int], Array]  # (rng, n) -> n patterns in [-1, 1]
@@ -88,14 +90,17 @@ def _rings(rng: np.random.Generator, n: int) -> Array:
 
 # Index 0 is the background; every image holds 3-6 shapes of the other classes.
 _CLASSES = (
-    _Class((0, 0, 140), (0.72, 0.74, 0.78), _clouds, 0.12),
-    _Class((0, 90, 255), (0.80, 0.62, 0.18), _stripes, 0.35),
-    _Class((0, 230, 230), (0.22, 0.42, 0.78), _checker, 0.30),
-    _Class((120, 255, 120), (0.68, 0.26, 0.18), _bricks, 0.40),
-    _Class((255, 230, 0), (0.30, 0.58, 0.22), _speckle, 0.35),
-    _Class((255, 110, 0), (0.58, 0.30, 0.64), _bands, 0.35),
-    _Class((170, 0, 0), (0.12, 0.56, 0.54), _rings, 0.35),
+    _Class("background", (0, 0, 140), (0.72, 0.74, 0.78), _clouds, 0.12),
+    _Class("stripes", (0, 90, 255), (0.80, 0.62, 0.18), _stripes, 0.35),
+    _Class("checker", (0, 230, 230), (0.22, 0.42, 0.78), _checker, 0.30),
+    _Class("bricks", (120, 255, 120), (0.68, 0.26, 0.18), _bricks, 0.40),
+    _Class("speckle", (255, 230, 0), (0.30, 0.58, 0.22), _speckle, 0.35),
+    _Class("bands", (255, 110, 0), (0.58, 0.30, 0.64), _bands, 0.35),
+    _Class("rings", (170, 0, 0), (0.12, 0.56, 0.54), _rings, 0.35),
 )
+
+# The label maps' classes (A of `shapes`), for scoring translations onto them.
+SHAPES_PALETTE = Palette(names=tuple(c.name for c in _CLASSES), colours=tuple(c.label for c in _CLASSES))
 
 
 def _shape_masks(rng: np.random.Generator, n: int) -> Array:
@@ -153,7 +158,7 @@ def shapes(rng: np.random.Generator, n: int) -> tuple[Array, Array]:
     """Label maps (A) and rendered photos (B), both ``(n, H, W, 3)`` uint8."""
     labels, heights = _scene(rng, n)
     colours = np.array([c.colour for c in _CLASSES], np.float32)
-    palette = np.array([c.label for c in _CLASSES], np.uint8)
+    palette = np.array(SHAPES_PALETTE.colours, np.uint8)
     return palette[labels], _render(rng, labels, heights, colours[labels])
 
 

@@ -1,0 +1,183 @@
+"""`SegmentationMetrics`: pixel accuracy, mean class accuracy and mean IoU of a method's
+translations onto colour label maps (photo -> labels), on validation and test, synced across
+processes through torchmetrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
+
+from i2i_zoo.data.demo import SHAPES_PALETTE
+from i2i_zoo.data.palette import Palette
+from i2i_zoo.data.prepare import HELEN_PALETTE
+from i2i_zoo.methods.base import EvalImages
+from i2i_zoo.metrics.segmentation import CITYSCAPES_PALETTE, SegmentationScores
+
+# The palettes `SegmentationMetrics(palette=...)` knows by name.
+PALETTES = {
+    "cityscapes": CITYSCAPES_PALETTE,
+    "helen": Palette(names=tuple(HELEN_PALETTE), colours=tuple(HELEN_PALETTE.values())),
+    "demo_shapes": SHAPES_PALETTE,
+}
+SCORES = ("pixel_accuracy", "mean_class_accuracy", "mean_iou")
+
+
+class SegmentationMetrics(Callback):
+    """Scores a method's translations onto colour label maps (its `evaluation_images` hook): each
+    pixel of `EvalImages.fake` takes the class of the nearest palette colour, each pixel of
+    `EvalImages.target` the class of its exact palette colour (any other colour is ignored), and
+    the confusion of all the epoch's images gives pixel accuracy, mean class accuracy and mean
+    IoU (`segmentation_scores`, the FCN score's conventions). Logged as `val/pixel_accuracy`,
+    `val/mean_class_accuracy`, `val/mean_iou` (`test/...` in test); with several groups scored,
+    `val/mean_iou_<group>` and so on.
+
+    Args:
+        palette: the label maps' colours: `cityscapes` (its 19 train ids), `helen` (the 11 face
+            parts `python -m i2i_zoo.data.prepare helen` draws), `demo_shapes` (the built-in
+            `shapes` demo's label maps), or a list of [R, G, B] 8-bit colours, one per class.
+        groups: the `evaluation_images` groups to score (e.g. [AtoB]); each must come with a
+            target. None: every group whose images have a target and 3 channels.
+        ignore_index: the class given to target pixels of no palette colour (not counted); must
+            not be a class index.
+        every_n_epochs: during fit, compute after epochs whose number (from 1) is a multiple of
+            this; `validate` and `test` always compute. Never in the sanity check.
+    """
+
+    def __init__(
+        self,
+        palette: str | list[list[int]] = "cityscapes",
+        groups: Sequence[str] | None = None,
+        ignore_index: int = 255,
+        every_n_epochs: int = 1,
+    ):
+        if isinstance(palette, str) and palette not in PALETTES:
+            raise ValueError(
+                f"SegmentationMetrics(palette={palette!r}) is unknown: choose from {sorted(PALETTES)} or give a list of [R, G, B] colours"
+            )
+        if groups is not None and (isinstance(groups, str) or not groups):
+            raise ValueError(f"SegmentationMetrics(groups={groups!r}) must be a non-empty list of group names, or None for every group with a target")
+        if every_n_epochs < 1:
+            raise ValueError(f"SegmentationMetrics(every_n_epochs={every_n_epochs}) must be at least 1")
+        self.palette = PALETTES[palette] if isinstance(palette, str) else palette
+        self._palette_name = repr(palette) if isinstance(palette, str) else f"<{len(palette)} colours>"
+        self.groups = None if groups is None else tuple(groups)
+        self.every_n_epochs = every_n_epochs
+        # Checks the palette and ignore_index now; each group of an epoch scores with a clone.
+        self._prototype = SegmentationScores(self.palette, ignore_index)
+        self._scores: dict[str, SegmentationScores] = {}
+        # This epoch's groups: name -> whether any of its batches had a target.
+        self._seen: dict[str, bool] = {}
+        self._active = False
+        self._logged_names: set[str] = set()
+
+    # ------------------------------------------------------------------------ validation/test
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Lightning keeps every value ever logged in callback_metrics: an epoch that computes
+        # nothing must not show (and hand checkpoints or early stopping) the last scores.
+        for name in self._logged_names:
+            trainer.callback_metrics.pop(name, None)
+        if trainer.sanity_checking:
+            self._active = False
+        elif trainer.state.fn == TrainerFn.FITTING:
+            self._active = (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        else:
+            self._active = True
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._active = True
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self._active:
+            self._update(pl_module, outputs)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self._active:
+            self._update(pl_module, outputs)
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._active:
+            self._log_and_reset(pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._active:
+            self._log_and_reset(pl_module, "test")
+
+    # ----------------------------------------------------------------------------- updates
+    def _update(self, pl_module: LightningModule, outputs: Any) -> None:
+        if not isinstance(outputs, dict) or not all(isinstance(v, EvalImages) for v in outputs.values()):
+            raise TypeError(
+                f"SegmentationMetrics needs {type(pl_module).__name__}'s validation_step/test_step to return "
+                f"its evaluation_images(batch) (a dict of EvalImages), got {type(outputs).__name__}"
+            )
+        # Metrics in float32 whatever the training precision.
+        with torch.no_grad(), torch.autocast(pl_module.device.type, enabled=False):
+            for name, images in outputs.items():
+                self._seen[name] = self._seen.get(name, False) or images.target is not None
+                if self._scored(name, images):
+                    if name not in self._scores:
+                        self._scores[name] = self._prototype.clone().to(pl_module.device)
+                    self._scores[name].update(images.fake.float(), images.target.float())
+
+    def _scored(self, name: str, images: EvalImages) -> bool:
+        channels = (images.fake.shape[1], None if images.target is None else images.target.shape[1])
+        if self.groups is None:
+            return channels == (3, 3)
+        if name not in self.groups or images.target is None:
+            return False
+        if channels != (3, 3):
+            raise ValueError(
+                f"SegmentationMetrics(groups={list(self.groups)}): group {name!r} has {channels[0]}-channel translations "
+                f"and {channels[1]}-channel targets; colour label maps have 3 (RGB)"
+            )
+        return True
+
+    # ------------------------------------------------------------------------- results
+    def _log_and_reset(self, pl_module: LightningModule, stage: str) -> None:
+        self._align_groups(pl_module)
+        missing = [name for name in self.groups or () if name not in self._scores]
+        if missing:  # every process raises: all of them see the same groups
+            seen = {name: "with target" if target else "no target" for name, target in self._seen.items()}
+            raise ValueError(
+                f"SegmentationMetrics(groups={list(self.groups)}): {missing} had no images with a target this {stage} epoch; "
+                f"{type(pl_module).__name__}'s evaluation_images gave {seen or 'no group'}"
+            )
+        results = {name: self._compute(name, metric) for name, metric in self._scores.items()}
+        if len(results) == 1:
+            logged = {f"{stage}/{key}": value for key, value in next(iter(results.values())).items()}
+        else:
+            logged = {f"{stage}/{key}_{name}": value for name, values in results.items() for key, value in values.items()}
+        for name, value in logged.items():
+            pl_module.log(name, value.float(), sync_dist=True)
+        self._logged_names |= set(logged)
+        # Next epoch starts afresh: a group that is not evaluated again is not logged again.
+        self._scores.clear()
+        self._seen.clear()
+
+    def _align_groups(self, pl_module: LightningModule) -> None:
+        """Under DDP, every group that any process scored (or saw), in one order on all: a process
+        that evaluated none of a group's images still takes part in its metric's sync."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_world_size() == 1:
+            return
+        reports: list[dict] = [{} for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather_object(reports, {"scored": list(self._scores), "seen": self._seen})
+        for report in reports:
+            for name, target in report["seen"].items():
+                self._seen[name] = self._seen.get(name, False) or target
+        for name in sorted({name for report in reports for name in report["scored"]}):
+            if name not in self._scores:
+                self._scores[name] = self._prototype.clone().to(pl_module.device)
+        self._scores = dict(sorted(self._scores.items()))
+
+    def _compute(self, group: str, metric: SegmentationScores) -> dict[str, torch.Tensor]:
+        try:
+            scores = metric.compute()
+        except ValueError as error:  # no target pixel of a palette colour: most likely the wrong palette
+            raise ValueError(
+                f"SegmentationMetrics(palette={self._palette_name}): no target pixel of group {group!r} has a colour "
+                "of the palette; are the targets colour label maps in that palette?"
+            ) from error
+        return {key: scores[key] for key in SCORES}
