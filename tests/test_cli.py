@@ -103,13 +103,16 @@ def _write_paired_layout(root: Path, splits=("train", "val", "test"), size=32, n
             cv2.imwrite(str(root / split / f"{i}.jpg"), rng.integers(0, 256, (size, 2 * size, 3), dtype=np.uint8))
 
 
-def _write_unpaired_layout(root: Path, splits=("train", "test"), size=32, n=2):
+def _write_unpaired_layout(root: Path, splits=("train", "test"), size=32, n=2, pairs_file: str | None = None):
     rng = np.random.default_rng(0)
     for split in splits:
         for domain in "AB":
             (root / f"{split}{domain}").mkdir(parents=True)
             for i in range(n):
                 cv2.imwrite(str(root / f"{split}{domain}" / f"{i}.jpg"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    if pairs_file:  # equal names are the hidden true pairs
+        rows = [f"{split},{split}A/{i}.jpg,{split}B/{i}.jpg\n" for split in splits for i in range(n)]
+        (root / pairs_file).write_text("split,A,B\n" + "".join(rows))
 
 
 def _write_super_resolution_layout(root: Path, scale: int = 4, size=32, n=2):
@@ -184,6 +187,9 @@ TINY_BY_DATA = {
 }
 # The spl recipes' model takes no ndf or num_downs: the pix2pix-layout tiny options that apply.
 TINY_BY_MODEL = {
+    # No VGG weights here: the content and style terms off.
+    "AsymGAN": ["--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--model.init_args.lambda7", "0",
+                "--model.init_args.lambda8", "0", *_CROP_32],
     "SPL": ["--model.init_args.ngf", "8", "--model.init_args.n_blocks", "1", *_CROP_32],
     "BigGAN": ["--model.init_args.G_ch", "2", "--model.init_args.D_ch", "2", "--model.init_args.dim_z", "8",
                "--model.init_args.shared_dim", "4", "--model.init_args.G_attn", "[]", "--model.init_args.D_attn", "[]",
@@ -202,7 +208,8 @@ def test_public_recipes_run_on_a_tiny_dataset_in_their_layout(recipe, monkeypatc
     data = _recipe_data(recipe)
     root = tmp_path / data["root"]
     if data["class_path"] == "UnpairedDataModule":
-        _write_unpaired_layout(root, splits=sorted({"train", data.get("val_split", "test"), data.get("test_split", "test")}))
+        splits = sorted({"train", data.get("val_split", "test"), data.get("test_split", "test")})
+        _write_unpaired_layout(root, splits=splits, pairs_file=data.get("pairs_file"))
     elif data["class_path"] == "SuperResolutionDataModule":
         _write_super_resolution_layout(root, data.get("scale", 4))
     elif data["class_path"] == "ReferencePairDataModule":
@@ -466,6 +473,29 @@ def test_predict_never_writes_over_the_reference_image(monkeypatch, tmp_path):
         _predict(checkpoint, sources, "--data.predict_reference", str(reference), "--output_dir", "out", "--overwrite",
                  recipe=("--data", "ReferencePairDataModule"))
     assert reference.read_bytes() == before
+
+
+def test_asymgan_predict_writes_samples_side_by_side_or_the_reference_code(monkeypatch, tmp_path):
+    from i2i_zoo.convert import save_checkpoint
+    from i2i_zoo.data.io import read_image, to_tensor
+    from i2i_zoo.methods import METHODS, AsymGAN
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(METHODS["AsymGAN"].build(), tmp_path / "asymgan.ckpt")
+    inputs = _write_inputs(tmp_path / "maps", names=("a.png",), size=(24, 32))
+    photo = _write_inputs(tmp_path / "photo", names=("p.png",), size=(40, 40)) / "p.png"
+    data = ("--data", "UnpairedDataModule")
+    _predict(checkpoint, inputs, "--model.init_args.predict_samples", "3", "--output_dir", "samples", recipe=data)
+    assert read_image(tmp_path / "samples" / "a.png").shape == (24, 96, 3)  # three 24 x 32 photos
+    _predict(checkpoint, inputs, "--data.predict_reference", str(photo), "--output_dir", "encoded", recipe=data)
+    model = AsymGAN.load_from_checkpoint(checkpoint).eval()
+    y = to_tensor(read_image(inputs / "a.png"))[None]
+    reference = torch.nn.functional.interpolate(to_tensor(read_image(photo))[None], size=(24, 32), mode="area")
+    with torch.no_grad():
+        expected = model.translate(y, reference=reference)[0]
+    written = to_tensor(read_image(tmp_path / "encoded" / "a.png"))
+    assert (written - expected).abs().mean() < 0.02  # 8-bit steps; the reference resized by the data (area)
 
 
 def test_predict_gives_inputs_of_one_stem_distinct_outputs(monkeypatch, tmp_path, tiny_checkpoint):

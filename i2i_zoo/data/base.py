@@ -456,9 +456,18 @@ class _FolderDataModule(L.LightningDataModule):
         model = None if self.trainer is None else self.trainer.lightning_module
         if getattr(model, "generates", False):  # a generative method (BigGAN): no input images
             return self._loader(model.sample_requests(), batch_size=self.hparams.get("batch_size", 1), batch_option="data.batch_size")
+        return self._predict_folder_loader()
+
+    def _predict_folder_loader(self, reference: str | None = None) -> DataLoader:
+        """predict_dir's images, each with `reference` (an image file: `data.predict_reference`)
+        resized to its size where one is given."""
         if self.predict_dir is None:
             raise ValueError("set data.predict_dir to a folder of images to translate")
-        dataset = ImageFolderDataset(self.predict_dir, channels=self._predict_channels(), float_range=self.hparams.float_range)
+        if reference is not None:
+            reference = Path(reference).expanduser()
+            if not reference.is_file():
+                raise FileNotFoundError(f"data.predict_reference: {reference} is not an image file")
+        dataset = ImageFolderDataset(self.predict_dir, reference, channels=self._predict_channels(), float_range=self.hparams.float_range)
         return self._loader(dataset, batch_size=1)  # images may differ in size
 
     def _predict_channels(self) -> int | None:

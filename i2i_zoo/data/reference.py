@@ -16,7 +16,6 @@ from torch.utils.data import DataLoader
 
 from i2i_zoo.data.base import (
     ARGUMENTS,
-    ImageFolderDataset,
     _apply,
     _check_channels,
     _PreprocessedDataModule,
@@ -223,13 +222,7 @@ class ReferencePairDataModule(_PreprocessedDataModule):
                 "predict needs data.predict_dir (a folder of source images) and data.predict_reference "
                 "(the reference image file they are rendered like)"
             )
-        reference = Path(self.hparams.predict_reference).expanduser()
-        if not reference.is_file():
-            raise FileNotFoundError(f"data.predict_reference: {reference} is not an image file")
-        dataset = ImageFolderDataset(
-            self.predict_dir, reference, channels=self._predict_channels(), float_range=self.hparams.float_range
-        )
-        return self._loader(dataset, batch_size=1)  # images may differ in size
+        return self._predict_folder_loader(self.hparams.predict_reference)
 
     def _check_options(self) -> None:
         super()._check_options()

@@ -11,6 +11,8 @@ import albumentations as A
 import numpy as np
 import torch
 
+from torch.utils.data import DataLoader
+
 from i2i_zoo.data.base import _apply, _check_channels, _PreprocessedDataModule, document_arguments
 from i2i_zoo.data.io import list_images, read_image, require_folder, to_tensor
 from i2i_zoo.data.stream import _RandomDataset
@@ -87,6 +89,8 @@ class UnpairedDataset(_RandomDataset):
     pairs_file="a CSV (columns ``split,A,B``, paths relative to root; the demo datasets' "
     "``pairs.csv``) of hidden true pairs: validation and test batches then also hold ``B_true`` "
     "and ``A_true``, the aligned counterparts, for paired metrics.",
+    predict_reference="an image file ``predict`` gives every input as ``reference`` (resized to each "
+    "input's size), e.g. the photo whose code AsymGAN's F uses (z = E(reference)).",
 )
 class UnpairedDataModule(_PreprocessedDataModule):
     """Unaligned domains in the CycleGAN layout: ``root/trainA/``, ``trainB/``, ``testA/``,
@@ -105,9 +109,15 @@ class UnpairedDataModule(_PreprocessedDataModule):
         val_split: str | None = "test",
         test_split: str | None = "test",
         pairs_file: str | None = None,
+        predict_reference: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.hparams.predict_reference is None:
+            return super().predict_dataloader()
+        return self._predict_folder_loader(self.hparams.predict_reference)
 
     def _true_pairs(self, root: Path, split: str) -> dict[Path, Path] | None:
         if self.hparams.pairs_file is None:

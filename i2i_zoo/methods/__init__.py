@@ -1,5 +1,6 @@
 """Translation (and generation) methods, one LightningModule each, and their registry (`METHODS`)."""
 
+from i2i_zoo.methods.asymgan import AsymGAN
 from i2i_zoo.methods.base import EvalImages, I2IMethod
 from i2i_zoo.methods.biggan import BigGAN
 from i2i_zoo.methods.cyclegan import CycleGAN
@@ -14,7 +15,7 @@ from i2i_zoo.methods.spl import SPL, SPLReferenceTransfer, SPLSuperResolution
 from i2i_zoo.methods.stargan import StarGAN
 
 __all__ = [
-    "METHODS", "BigGAN", "CycleGAN", "DeepI2I", "EvalImages", "GANimation", "I2IMethod", "ImagePool", "MethodEntry", "OptimizerSpec", "Phase",
+    "METHODS", "AsymGAN", "BigGAN", "CycleGAN", "DeepI2I", "EvalImages", "GANimation", "I2IMethod", "ImagePool", "MethodEntry", "OptimizerSpec", "Phase",
     "Pix2Pix", "SPL", "SPLReferenceTransfer", "SPLSuperResolution", "Schedule", "StarGAN", "method_class", "own_class",
     "register", "stored_method_class",
 ]

@@ -172,6 +172,7 @@ class AsymGAN(I2IMethod):
         self.D_Z = LatentDiscriminator(z_channels, z_map, ndf=ndf)
         for net in (self.G, self.E, self.F, self.D_X, self.D_Y):
             init_weights(net, "normal", 0.02)
+        self.F.reset_z_layers()
         if z_map:
             init_weights(self.D_Z, "normal", 0.02)
         # An MLP D_Z keeps PyTorch's default initialisation: N(0, 0.02) weights make its output ~1e-4

@@ -4,10 +4,9 @@ validation and test, synced across processes through torchmetrics."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
@@ -36,6 +35,7 @@ from i2i_zoo.metrics.paired import (
     psnr_metric,
     ssim_metric,
 )
+from i2i_zoo.metrics.scheduled import ScheduledEvaluation
 
 DISTRIBUTION_METRICS = ("fid", "kid")
 METRICS = DISTRIBUTION_METRICS + PAIRED_METRICS
@@ -43,7 +43,7 @@ METRICS = DISTRIBUTION_METRICS + PAIRED_METRICS
 LOGGED_NAMES = {"fid": ("fid",), "kid": ("kid_mean", "kid_std")} | {m: (m,) for m in PAIRED_METRICS}
 
 
-class ImageQualityMetrics(Callback):
+class ImageQualityMetrics(ScheduledEvaluation):
     """Compares a method's translations (its `evaluation_images` hook) with real images of the
     target domain (FID, KID) and, where the data is aligned, with the ground truth (PSNR, SSIM,
     MS-SSIM, LPIPS). Logged as `val/fid`, `val/kid_mean`, `val/psnr`, ... (`test/...` in test).
@@ -104,11 +104,8 @@ class ImageQualityMetrics(Callback):
         unknown = sorted(set(metrics) - set(METRICS))
         if unknown:
             raise ValueError(f"ImageQualityMetrics(metrics=...) has unknown {unknown}; choose from {METRICS}")
-        if every_n_epochs < 1:
-            raise ValueError(f"ImageQualityMetrics(every_n_epochs={every_n_epochs}) must be at least 1")
+        super().__init__(every_n_epochs, on_sanity_check)
         self.metrics = tuple(metrics)
-        self.every_n_epochs = every_n_epochs
-        self.on_sanity_check = on_sanity_check
         self.kid_subset_size = kid_subset_size
         self.kid_subsets = kid_subsets
         self.sr_scale = sr_scale
@@ -125,8 +122,6 @@ class ImageQualityMetrics(Callback):
         # Paired metrics of each group's baseline output (EvalImages.baseline), e.g. bicubic.
         self._baselines: dict[str, dict[str, Metric]] = {}
         self._counts: dict[str, Tensor] = {}
-        self._active = False
-        self._logged_names: set[str] = set()
 
     # ------------------------------------------------------------------------------ set-up
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -167,44 +162,8 @@ class ImageQualityMetrics(Callback):
                 )
 
     # ------------------------------------------------------------------------ validation/test
-    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        # Lightning keeps every value ever logged in callback_metrics: without this, an epoch
-        # that computes no FID would show (and hand checkpoints or early stopping) the last one.
-        for name in self._logged_names:
-            trainer.callback_metrics.pop(name, None)
-        if trainer.sanity_checking:
-            self._active = self.on_sanity_check
-        elif trainer.state.fn == TrainerFn.FITTING:
-            self._active = (trainer.current_epoch + 1) % self.every_n_epochs == 0
-        else:
-            self._active = True
-
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._active = True
-
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._active:
-            self._update(pl_module, outputs)
-
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._active:
-            self._update(pl_module, outputs)
-
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._active:
-            self._log_and_reset(trainer, pl_module, "val")
-
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._active:
-            self._log_and_reset(trainer, pl_module, "test")
-
     # ----------------------------------------------------------------------------- updates
-    def _update(self, pl_module: LightningModule, outputs: Any) -> None:
-        if not isinstance(outputs, dict) or not all(isinstance(v, EvalImages) for v in outputs.values()):
-            raise TypeError(
-                f"ImageQualityMetrics needs {type(pl_module).__name__}'s validation_step/test_step to return "
-                f"its evaluation_images(batch) (a dict of EvalImages), got {type(outputs).__name__}"
-            )
+    def update(self, pl_module: LightningModule, outputs: dict[str, EvalImages]) -> None:
         device = pl_module.device
         # Metrics in float32 whatever the training precision.
         with torch.no_grad(), torch.autocast(device.type, enabled=False):
@@ -267,7 +226,7 @@ class ImageQualityMetrics(Callback):
                 metrics[metric] = builders[metric]().to(device)
 
     # ------------------------------------------------------------------------- results
-    def _log_and_reset(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+    def log_and_reset(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._align_groups(pl_module.device)
         results: dict[str, dict[str, Tensor]] = {}
         # All processes' features and sums at once, then each group's FID/KID from its own.
@@ -363,4 +322,4 @@ class ImageQualityMetrics(Callback):
                 logged[f"{stage}/m{key}"] = torch.stack(list(per_group.values())).mean()
         for name, value in logged.items():
             pl_module.log(name, value.float(), sync_dist=True)
-        self._logged_names |= set(logged)
+        self.logged_names |= set(logged)

@@ -5,16 +5,15 @@ processes through torchmetrics."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch import LightningModule, Trainer
 
 from i2i_zoo.data.demo import SHAPES_PALETTE
 from i2i_zoo.data.palette import Palette
 from i2i_zoo.data.prepare import HELEN_PALETTE
 from i2i_zoo.methods.base import EvalImages
+from i2i_zoo.metrics.scheduled import ScheduledEvaluation
 from i2i_zoo.metrics.segmentation import CITYSCAPES_PALETTE, SegmentationScores
 
 # The palettes `SegmentationMetrics(palette=...)` knows by name.
@@ -26,7 +25,7 @@ PALETTES = {
 SCORES = ("pixel_accuracy", "mean_class_accuracy", "mean_iou")
 
 
-class SegmentationMetrics(Callback):
+class SegmentationMetrics(ScheduledEvaluation):
     """Scores a method's translations onto colour label maps (its `evaluation_images` hook): each
     pixel of `EvalImages.fake` takes the class of the nearest palette colour, each pixel of
     `EvalImages.target` the class of its exact palette colour (any other colour is ignored), and
@@ -60,59 +59,18 @@ class SegmentationMetrics(Callback):
             )
         if groups is not None and (isinstance(groups, str) or not groups):
             raise ValueError(f"SegmentationMetrics(groups={groups!r}) must be a non-empty list of group names, or None for every group with a target")
-        if every_n_epochs < 1:
-            raise ValueError(f"SegmentationMetrics(every_n_epochs={every_n_epochs}) must be at least 1")
         self.palette = PALETTES[palette] if isinstance(palette, str) else palette
         self._palette_name = repr(palette) if isinstance(palette, str) else f"<{len(palette)} colours>"
         self.groups = None if groups is None else tuple(groups)
-        self.every_n_epochs = every_n_epochs
+        super().__init__(every_n_epochs)
         # Checks the palette and ignore_index now; each group of an epoch scores with a clone.
         self._prototype = SegmentationScores(self.palette, ignore_index)
         self._scores: dict[str, SegmentationScores] = {}
         # This epoch's groups: name -> whether any of its batches had a target.
         self._seen: dict[str, bool] = {}
-        self._active = False
-        self._logged_names: set[str] = set()
-
-    # ------------------------------------------------------------------------ validation/test
-    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        # Lightning keeps every value ever logged in callback_metrics: an epoch that computes
-        # nothing must not show (and hand checkpoints or early stopping) the last scores.
-        for name in self._logged_names:
-            trainer.callback_metrics.pop(name, None)
-        if trainer.sanity_checking:
-            self._active = False
-        elif trainer.state.fn == TrainerFn.FITTING:
-            self._active = (trainer.current_epoch + 1) % self.every_n_epochs == 0
-        else:
-            self._active = True
-
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._active = True
-
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._active:
-            self._update(pl_module, outputs)
-
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._active:
-            self._update(pl_module, outputs)
-
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._active:
-            self._log_and_reset(pl_module, "val")
-
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._active:
-            self._log_and_reset(pl_module, "test")
 
     # ----------------------------------------------------------------------------- updates
-    def _update(self, pl_module: LightningModule, outputs: Any) -> None:
-        if not isinstance(outputs, dict) or not all(isinstance(v, EvalImages) for v in outputs.values()):
-            raise TypeError(
-                f"SegmentationMetrics needs {type(pl_module).__name__}'s validation_step/test_step to return "
-                f"its evaluation_images(batch) (a dict of EvalImages), got {type(outputs).__name__}"
-            )
+    def update(self, pl_module: LightningModule, outputs: dict[str, EvalImages]) -> None:
         # Metrics in float32 whatever the training precision.
         with torch.no_grad(), torch.autocast(pl_module.device.type, enabled=False):
             for name, images in outputs.items():
@@ -136,7 +94,7 @@ class SegmentationMetrics(Callback):
         return True
 
     # ------------------------------------------------------------------------- results
-    def _log_and_reset(self, pl_module: LightningModule, stage: str) -> None:
+    def log_and_reset(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._align_groups(pl_module)
         missing = [name for name in self.groups or () if name not in self._scores]
         if missing:  # every process raises: all of them see the same groups
@@ -152,7 +110,7 @@ class SegmentationMetrics(Callback):
             logged = {f"{stage}/{key}_{name}": value for name, values in results.items() for key, value in values.items()}
         for name, value in logged.items():
             pl_module.log(name, value.float(), sync_dist=True)
-        self._logged_names |= set(logged)
+        self.logged_names |= set(logged)
         # Next epoch starts afresh: a group that is not evaluated again is not logged again.
         self._scores.clear()
         self._seen.clear()

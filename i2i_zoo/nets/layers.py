@@ -6,7 +6,7 @@ from typing import Callable
 
 import torch.nn as nn
 
-NORMS = ("batch", "instance", "none")
+NORMS = ("batch", "instance", "layer", "none")
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -18,12 +18,18 @@ def _check_norm(norm: str) -> None:
 
 
 def get_norm_layer(norm: str) -> Callable[[int], nn.Module]:
-    """Return a factory `channels -> norm module` for `batch`, `instance` or `none`."""
+    """Return a factory `channels -> norm module` for `batch`, `instance`, `layer` or `none`.
+
+    `layer` normalises each image over all its channels and pixels at once (GroupNorm with one
+    group, no affine): unlike instance norm it keeps each channel's mean, which a network that
+    average-pools its features (AsymGAN's encoder of a z vector) needs."""
     _check_norm(norm)
     if norm == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if norm == "instance":
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if norm == "layer":
+        return lambda channels: nn.GroupNorm(1, channels, affine=False)
     return lambda channels: nn.Identity()
 
 

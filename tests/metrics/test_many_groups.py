@@ -161,7 +161,7 @@ def fill(callback: ImageQualityMetrics, data: list[dict], batch_size: int = 30) 
     for start in range(0, len(data), batch_size):
         batch = {key: torch.tensor([d[key] for d in data[start:start + batch_size]]) for key in ("index", "group")}
         batch["B"] = torch.stack([d["B"] for d in data[start:start + batch_size]])
-        callback._update(method, method.evaluation_images(batch))
+        callback.update(method, method.evaluation_images(batch))
 
 
 @pytest.mark.parametrize("metrics", [["fid"], ["fid", "kid"]])

@@ -17,8 +17,17 @@ def test_norm_factories():
     assert isinstance(get_norm_layer("none")(16), nn.Identity)
 
 
+def test_layer_norm_normalises_each_image_over_channels_and_pixels_keeping_channel_means():
+    x = torch.randn(2, 3, 4, 4) * torch.tensor([1.0, 5.0, 9.0])[:, None, None] + torch.tensor([0.0, 2.0, -3.0])[:, None, None]
+    y = get_norm_layer("layer")(3)(x)
+    flat = x.reshape(2, -1)
+    expected = (flat - flat.mean(1, keepdim=True)) / (flat.var(1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+    torch.testing.assert_close(y.reshape(2, -1), expected)
+    assert not torch.allclose(y.mean((2, 3)), torch.zeros(2, 3), atol=0.1)  # unlike instance norm
+
+
 def test_unknown_norm_names_the_choices():
-    with pytest.raises(ValueError, match="'group'.*batch, instance, none"):
+    with pytest.raises(ValueError, match="'group'.*batch, instance, layer, none"):
         get_norm_layer("group")
     with pytest.raises(ValueError):
         conv_bias("group")
@@ -26,7 +35,7 @@ def test_unknown_norm_names_the_choices():
 
 def test_conv_bias_only_without_batch_norm():
     assert not conv_bias("batch")
-    assert conv_bias("instance") and conv_bias("none")
+    assert conv_bias("instance") and conv_bias("layer") and conv_bias("none")
 
 
 def _net() -> nn.Sequential:
