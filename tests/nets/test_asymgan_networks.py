@@ -50,3 +50,38 @@ def test_conditional_instance_norm_by_hand():
 def test_the_latent_discriminator_judges_maps_by_patches_and_vectors_by_mlp():
     assert LatentDiscriminator(z_map=True, ndf=8)(torch.randn(2, 8, 16, 16)).shape == (2, 1, 6, 6)
     assert LatentDiscriminator(z_map=False, hidden=16)(torch.randn(5, 8)).shape == (5, 1)
+
+
+def test_z_vectors_depend_on_the_image_and_f_keeps_them_past_its_decoder():
+    """The choices that make z usable: E's average of layer-normed features differs between images
+    (instance norm fixes every channel's mean), and after CIN F's upsampling is layer-normed."""
+    from i2i_zoo.nets import init_weights
+
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 32, 32) * 2 - 1
+    spread = {}
+    for norm in ("instance", "layer"):
+        E = init_weights(AuxiliaryEncoder(ngf=NGF, norm=norm), "normal", 0.02)
+        with torch.no_grad():
+            z = E(x)
+        spread[norm] = (z.std(0).mean() / z.abs().mean()).item()  # across images, relative to z's scale
+    assert AuxiliaryEncoder(ngf=NGF).model[2].__class__ is torch.nn.GroupNorm  # a z vector: layer norm
+    assert spread["layer"] > 2 * spread["instance"], spread
+    F = AuxiliaryGenerator(ngf=NGF, z_injection="cin")
+    assert all(isinstance(up[1], torch.nn.GroupNorm) for up in F.up)
+    assert all(isinstance(up[1], torch.nn.InstanceNorm2d) for up in AuxiliaryGenerator(ngf=NGF, z_injection="concat").up)
+
+
+def test_reset_z_layers_restores_the_default_init_of_what_reads_z():
+    from i2i_zoo.nets import init_weights
+
+    torch.manual_seed(0)
+    for injection in ("cin", "concat"):
+        F = init_weights(AuxiliaryGenerator(ngf=NGF, z_injection=injection), "normal", 0.02)
+        reading_z = [m.gain.weight for m in F.modules() if isinstance(m, ConditionalInstanceNorm)] or [F.fuse.weight]
+        assert all(w.std() < 0.03 for w in reading_z)
+        F.reset_z_layers()
+        # PyTorch's default: uniform within 1/sqrt(fan_in), std 1/sqrt(3 fan_in).
+        for w in reading_z:
+            fan_in = w[0].numel()
+            assert abs(w.std().item() - (3 * fan_in) ** -0.5) < 0.5 * (3 * fan_in) ** -0.5
