@@ -93,11 +93,12 @@ class StarGANDiscriminator(nn.Module):
     """`forward(x)` -> (src (N, 1, h, w) WGAN critic map, cls (N, c_dim) domain logits).
 
     `repeat_num` stride-2 4x4 convs with LeakyReLU(0.01) and no norm, doubling channels after the
-    first; the `cls` head's kernel is the final map's side, image_size / 2**repeat_num.
+    first up to `max_channels` (None: no cap, StarGAN's); the `cls` head's kernel is the final
+    map's side, image_size / 2**repeat_num.
     """
 
     def __init__(self, image_size: int = 128, in_channels: int = 3, c_dim: int = 5, conv_dim: int = 64,
-                 repeat_num: int = 6) -> None:
+                 repeat_num: int = 6, max_channels: int | None = None) -> None:
         super().__init__()
         if image_size % 2**repeat_num:
             raise ValueError(f"The StarGAN discriminator halves the image {repeat_num} times: image_size "
@@ -106,8 +107,9 @@ class StarGANDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(in_channels, conv_dim, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
         dim = conv_dim
         for _ in range(1, repeat_num):
-            layers += [nn.Conv2d(dim, 2 * dim, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
-            dim *= 2
+            wider = 2 * dim if max_channels is None else min(2 * dim, max_channels)
+            layers += [nn.Conv2d(dim, wider, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+            dim = wider
         self.main = nn.Sequential(*layers)
         self.src = nn.Conv2d(dim, 1, 3, padding=1, bias=False)
         self.cls = nn.Conv2d(dim, c_dim, image_size // 2**repeat_num, bias=False)
