@@ -66,7 +66,7 @@ class MethodEntry:
         translate_inputs: the batch -> (images, conditions) that `translate` takes; for a method
             that generates (`cls.generates`), the batch -> (class labels, {}) that `generate` takes.
         export_conditions: what `export_generator` takes.
-        scale: output side / input side.
+        scale: output side / input side of the tiny, untrained instance.
         edge_cases: further init arguments, each a setting the contract test trains one step with.
     """
 
@@ -77,7 +77,7 @@ class MethodEntry:
     demo_data: dict[str, Any]
     translate_inputs: Callable[[dict[str, Any]], tuple[Tensor, dict[str, Any]]]
     export_conditions: dict[str, Any] = field(default_factory=dict)
-    scale: int = 1
+    scale: float = 1
     edge_cases: tuple[dict[str, Any], ...] = ()
 
     @property
@@ -253,5 +253,6 @@ register(MethodEntry(
     demo_data={"root": "demo:tints", "domains": TINTS, "image_size": TINY_SIZE, **_LOADER},
     translate_inputs=lambda batch: (batch["image"], {"target": "blue"}),
     export_conditions={"target": "blue"},
+    scale=0.5,  # before the switch G1 translates at low_size
     edge_cases=({"identity_loss": "cycle", "gan_mode": "vanilla"}, {"single_phase": True}),
 ))
