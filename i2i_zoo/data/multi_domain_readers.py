@@ -1,8 +1,9 @@
 """The readers of the multi-domain layouts: each returns the image paths of a split and their
 labels (a domain index, attribute vector or condition vector), and checks that every image
 exists. ``folders`` and ``class_folders``: a folder per domain; ``celeba``: CelebA's attribute
-list and the original StarGAN split; ``ganimation``: ids files and pickled action units;
-``csv``: a table of paths and conditions."""
+list and the original StarGAN split (or a seeded one of another size); ``ganimation``: ids
+files and pickled action units; ``csv``: a table of paths and conditions. :func:`uv_map_paths`
+finds each image's UV map in any layout."""
 
 from __future__ import annotations
 
@@ -76,9 +77,6 @@ def aligned_domain_paths(split_folder: Path, domains: list[str], paths: list[Pat
     return aligned
 
 
-# CelebA's split as the original StarGAN makes it: the attribute lines shuffled by Python's
-# random seeded with 1234, and those that land at positions i with i + 1 < 2000 (the first
-# 1999) held out for testing.
 # The class_folders layout: root/<class>/ images, cut per class into train, val and test.
 SPLITS = ("train", "val", "test")
 
@@ -123,6 +121,9 @@ def read_class_folders(
     return [path for path, _ in chosen], np.array([label for _, label in chosen], np.int64)
 
 
+# CelebA's split as the original StarGAN makes it: the attribute lines shuffled by Python's
+# random seeded with 1234, and those that land at positions i with i + 1 < 2000 (the first
+# 1999) held out for testing.
 CELEBA_SPLIT_SEED = 1234
 CELEBA_TEST_SIZE = 1999
 _CELEBA_FORMAT = (
@@ -131,17 +132,26 @@ _CELEBA_FORMAT = (
 )
 
 
-def celeba_split(num_images: int) -> dict[str, list[int]]:
+def celeba_split(
+    num_images: int, test_images: int = CELEBA_TEST_SIZE, seed: int = CELEBA_SPLIT_SEED
+) -> dict[str, list[int]]:
     """The indices of the ``train`` and ``test`` images among the ``num_images`` attribute lines
-    (in file order), as the original StarGAN splits CelebA. A shuffle's permutation depends on
-    the list's length only, so shuffling the indices moves them as it moved the lines."""
+    (in file order): the lines shuffled by Python's ``random.Random(seed)``, the first
+    ``test_images`` of them held out for testing. The defaults are the original StarGAN's split
+    of CelebA. A shuffle's permutation depends on the list's length only, so shuffling the
+    indices moves them as it moved the lines."""
     order = list(range(num_images))
-    random.Random(CELEBA_SPLIT_SEED).shuffle(order)
-    return {"test": order[:CELEBA_TEST_SIZE], "train": order[CELEBA_TEST_SIZE:]}
+    random.Random(seed).shuffle(order)
+    return {"test": order[:test_images], "train": order[test_images:]}
 
 
 def read_celeba_attributes(
-    labels_file: Path, images_folder: Path, domains: list[str], split: str
+    labels_file: Path,
+    images_folder: Path,
+    domains: list[str],
+    split: str,
+    test_images: int = CELEBA_TEST_SIZE,
+    seed: int = CELEBA_SPLIT_SEED,
 ) -> tuple[list[Path], np.ndarray]:
     """The images of ``split`` (``train`` or ``test``, see :func:`celeba_split`), in the
     shuffled order, with the attributes ``domains`` as float32 0/1 vectors (1 -> 1; -1, or 0 as
@@ -161,11 +171,11 @@ def read_celeba_attributes(
         raise ValueError(
             f"{labels_file} says it lists {int(lines[0])} images but lists {len(rows)}; correct its first line"
         )
-    indices = celeba_split(len(rows))[split]
+    indices = celeba_split(len(rows), test_images, seed)[split]
     if not indices:
         raise ValueError(
-            f"{labels_file} lists {len(rows)} images and the original split holds out "
-            f"{CELEBA_TEST_SIZE} for testing: none are left for training"
+            f"{labels_file} lists {len(rows)} images and data.celeba_test_images={test_images} of "
+            "them are held out for testing: none are left for training"
         )
     columns = [1 + names.index(domain) for domain in domains]
     paths, labels = [], []
@@ -179,6 +189,31 @@ def read_celeba_attributes(
         labels.append([value == "1" for value in values])
     _require_files(paths, f"{labels_file} ({split} split)")
     return paths, np.array(labels, np.float32).reshape(len(paths), len(domains))
+
+
+def uv_map_paths(uv_folder: Path, paths: list[Path], images_folder: Path) -> list[Path]:
+    """For each of ``paths`` (under ``images_folder``), its UV map: the file of ``uv_folder`` at
+    the image's path relative to ``images_folder``, with any image extension (a JPEG photo may
+    have a PNG map). An error names the images without one, or with several."""
+    require_folder(uv_folder, "the UV maps (data.uv_dir), one per image at the image's relative path")
+    maps: dict[Path, list[Path]] = {}
+    for path in list_images(uv_folder):
+        maps.setdefault(path.relative_to(uv_folder).with_suffix(""), []).append(path)
+    keys = []
+    for path in paths:
+        if not path.is_relative_to(images_folder):
+            raise ValueError(f"data.uv_dir: {path} is not under {images_folder}, so no UV map path follows from its path")
+        keys.append(path.relative_to(images_folder).with_suffix(""))
+    missing = [f"{uv_folder / key}.<image extension>" for key in keys if key not in maps]
+    if missing:
+        raise FileNotFoundError(
+            f"data.uv_dir: {len(missing)} of the {len(paths)} images have no UV map (the image's path "
+            f"relative to {images_folder}, under {uv_folder}): {_first_few(missing)}"
+        )
+    twice = [key for key in keys if len(maps[key]) > 1]
+    if twice:
+        raise ValueError(f"data.uv_dir: several UV maps for one image: {sorted(str(p) for p in maps[twice[0]])}")
+    return [maps[key][0] for key in keys]
 
 
 def _array_globals() -> dict[tuple[str, str], object]:

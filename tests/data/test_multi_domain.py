@@ -15,7 +15,7 @@ import torch
 from i2i_zoo.data import MultiDomainDataModule
 from i2i_zoo.data.multi_domain_readers import CELEBA_TEST_SIZE, celeba_split, load_array_pickle
 from i2i_zoo.data.demo import TINTS
-from i2i_zoo.data.io import ImageReadError
+from i2i_zoo.data.io import ImageReadError, read_image, to_tensor
 
 SMALL = dict(image_size=8, batch_size=4, num_workers=0)
 ATTRIBUTES = ["Bald", "Black_Hair", "Blond_Hair", "Male", "Young"]
@@ -202,6 +202,38 @@ def test_celeba_crops_178_by_default(tmp_path, write_rgb_file):
     assert dm.test_dataset[0]["image"].max() == 1
 
 
+def test_celeba_random_test_split_of_n_images_follows_the_seed(tmp_path, write_rgb_file):
+    _write_celeba(tmp_path / "celeba", 30, write_rgb_file)
+
+    def split(stage: str = "fit", **options) -> tuple[list[str], list[str]]:
+        dm = MultiDomainDataModule(str(tmp_path / "celeba"), layout="celeba", domains=["Male"], center_crop=8, **options, **SMALL)
+        dm.setup(stage)
+        if stage == "test":
+            return [p.name for p in dm.test_dataset.paths]
+        return [p.name for p in dm.val_dataset.paths], [p.name for p in dm.train_dataset.paths]
+
+    test, train = split(celeba_test_images=7, split_seed=5)
+    assert len(test) == 7 and len(train) == 23
+    assert sorted(test + train) == [f"{i + 1:06d}.jpg" for i in range(30)]
+    assert test == [f"{i + 1:06d}.jpg" for i in celeba_split(30, 7, 5)["test"]]
+    assert split(celeba_test_images=7, split_seed=5) == (test, train)
+    assert split(celeba_test_images=7, split_seed=6)[0] != test
+    # The defaults stay the original StarGAN's: seed 1234, 1999 test images (all 30 here).
+    assert split("test") == split("test", celeba_test_images=CELEBA_TEST_SIZE, split_seed=1234)
+    assert split("test") == [f"{i + 1:06d}.jpg" for i in celeba_split(30)["test"]]
+
+
+def test_celeba_no_center_crop_keeps_the_whole_image(tmp_path, write_rgb_file):
+    root = tmp_path / "celeba"
+    _write_celeba(root, 2, write_rgb_file)
+    image = _pixels(7, 16, 16)
+    write_rgb_file(root / "images" / "x.png", image).replace(root / "images" / "000001.jpg")
+    dm = MultiDomainDataModule(str(root), layout="celeba", domains=["Male"], center_crop=0, **{**SMALL, "image_size": 16})
+    dm.setup("test")
+    item = next(item for item in dm.test_dataset if item["path"].endswith("000001.jpg"))
+    torch.testing.assert_close(item["image"], to_tensor(image / 255.0))
+
+
 def test_celeba_unknown_attribute_lists_the_valid_ones(tmp_path, write_rgb_file):
     _write_celeba(tmp_path / "celeba", 3, write_rgb_file)
     dm = MultiDomainDataModule(str(tmp_path / "celeba"), layout="celeba", domains=["Male", "Blue_Hair"], **SMALL)
@@ -218,6 +250,62 @@ def test_celeba_missing_images_are_counted_and_named(tmp_path, write_rgb_file):
     dm = MultiDomainDataModule(str(tmp_path / "celeba"), layout="celeba", domains=["Male"], labels_file="x.txt", **SMALL)
     with pytest.raises(FileNotFoundError, match=r"data\.labels_file: .*x\.txt does not exist"):
         dm.setup("test")
+
+
+# UV maps: data.uv_dir
+
+
+def _write_uv_maps(images: list[Path], images_folder: Path, uv_folder: Path, write, scale: int = 1) -> None:
+    """Each image's pixels as its UV map (a PNG, ``scale`` times larger, each pixel repeated), so
+    a map transformed exactly as its image equals it."""
+    for path in images:
+        pixels = np.round(read_image(path, 3) * 255).astype(np.uint8)
+        larger = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
+        write(uv_folder / path.relative_to(images_folder).with_suffix(".png"), larger)
+
+
+@pytest.mark.parametrize("layout", ["folders", "celeba"])
+def test_uv_maps_are_cropped_resized_and_flipped_with_their_images(tmp_path, write_rgb_file, folders, layout):
+    """Random (asymmetric) pixels: a flipped image is told from an unflipped one, and a map
+    flipped otherwise than its image would differ from it. The celeba maps are twice their
+    images' size (20 x 16 for 10 x 8), resized to it before the 8 x 8 crop."""
+    if layout == "folders":
+        root, options = folders, dict(domains=["a", "b"], uv_dir="uv")
+        _write_uv_maps(sorted(root.rglob("*.png")), root, root / "uv", write_rgb_file)
+    else:
+        root = tmp_path / "celeba"
+        _write_celeba(root, 6, write_rgb_file)
+        images_folder, uv_dir = root / "images", tmp_path / "uv_maps"
+        _write_uv_maps(sorted(images_folder.iterdir()), images_folder, uv_dir, write_rgb_file, scale=2)
+        options = dict(layout="celeba", domains=["Male"], center_crop=8, uv_dir=str(uv_dir), celeba_test_images=2)
+    dm, unflipped = (MultiDomainDataModule(str(root), flip=flip, **options, **SMALL) for flip in (True, False))
+    dm.setup("fit")
+    unflipped.setup("fit")
+    image = unflipped.train_dataset[(0, 0)]["image"]
+    flipped = 0
+    for seed in range(8):
+        item = dm.train_dataset[(0, seed)]
+        flipped += torch.equal(item["image"], image.flip(-1))
+        assert torch.equal(item["image"], image.flip(-1)) or torch.equal(item["image"], image)
+        torch.testing.assert_close(item["uv"], item["image"], atol=1e-5, rtol=0)
+    assert 0 < flipped < 8
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["uv"].shape == batch["image"].shape and batch["uv"].dtype == torch.float32
+    assert -1 <= batch["uv"].min() and batch["uv"].max() <= 1
+    torch.testing.assert_close(batch["uv"], batch["image"], atol=1e-5, rtol=0)
+    evaluation = next(iter(dm.val_dataloader()))
+    torch.testing.assert_close(evaluation["uv"], evaluation["image"], atol=1e-5, rtol=0)
+
+
+def test_missing_uv_map_is_named_with_the_option(folders, write_rgb_file):
+    _write_uv_maps(sorted(folders.rglob("*.png")), folders, folders / "uv", write_rgb_file)
+    (folders / "uv" / "train" / "a" / "1.png").unlink()
+    dm = MultiDomainDataModule(str(folders), domains=["a"], uv_dir="uv", **SMALL)
+    with pytest.raises(FileNotFoundError, match=r"data\.uv_dir: 1 of the 3 images have no UV map.*uv/train/a/1\.<image extension>"):
+        dm.setup("fit")
+    dm = MultiDomainDataModule(str(folders), domains=["a"], uv_dir="no_such_folder", **SMALL)
+    with pytest.raises(FileNotFoundError, match=r"no_such_folder does not exist.*data\.uv_dir"):
+        dm.setup("fit")
 
 
 # ganimation: root/imgs/, root/aus_openface.pkl, root/<split>_ids.csv
@@ -391,6 +479,8 @@ def test_csv_missing_images_and_non_numbers(conditions_csv):
         (dict(domains=["Male"], layout="celeba", val_split="val"), r"CelebA's splits are train and test"),
         (dict(domains=["a"], layout="celeba", root="demo:tints"), r"demo datasets come in the folders"),
         (dict(domains=["a"], image_size=0), r"data\.image_size=0"),
+        (dict(domains=["a"], center_crop=-1), r"data\.center_crop=-1 non-negative \(0 for no crop"),
+        (dict(domains=["Male"], layout="celeba", celeba_test_images=0), r"data\.celeba_test_images=0 must be positive"),
         (dict(domains=["a"], layout="csv", aligned_evaluation=True), r"aligned_evaluation applies to the folders"),
     ],
 )
