@@ -37,12 +37,16 @@ class EvalImages:
         target: the aligned ground truth of each fake, where the data has one (PSNR, SSIM, LPIPS, L1).
         baseline: what a reference method makes of the same inputs (bicubic upsampling for
             super-resolution), scored against `target` beside `fake` (`psnr_baseline`, ...).
+        labels: the target labels of each fake, for classifiers of the translations
+            (AttributeClassificationError): (N,) class indices for exclusive domains, or (N, K)
+            0/1 float attribute vectors.
     """
 
     fake: Tensor
     real: Tensor | None = None
     target: Tensor | None = None
     baseline: Tensor | None = None
+    labels: Tensor | None = None
 
 
 class I2IMethod(L.LightningModule):
@@ -401,6 +405,12 @@ class I2IMethod(L.LightningModule):
         """
         raise NotImplementedError
 
+    # Inserted between the stage and the name of every evaluation metric (`val/<namespace>l1`, and
+    # by the metric callbacks): '' or a str ending in '/'. A method whose evaluation changes meaning
+    # during training (BiL-GAN's high-resolution phase: 'phase2/') sets it or overrides it with a
+    # property, so the scores of its settings are logged, charted and monitored apart.
+    metric_namespace: str = ""
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, EvalImages]:
         return self._evaluate(batch, "val")
 
@@ -412,7 +422,7 @@ class I2IMethod(L.LightningModule):
         ImageQualityMetrics callback adds PSNR, SSIM, FID, ...) and returns the images for it."""
         groups = self.evaluation_images(batch)
         distances = {
-            f"l1_{name}" if len(groups) > 1 else "l1": F.l1_loss(images.fake, images.target)
+            self.metric_namespace + (f"l1_{name}" if len(groups) > 1 else "l1"): F.l1_loss(images.fake, images.target)
             for name, images in groups.items()
             if images.target is not None
         }

@@ -188,7 +188,8 @@ class StarGAN(DomainLabels, I2IMethod):
         """One group per domain (exclusive: every image translated to it, against the real images
         of that domain, and against the aligned renderings `image_true` (N, K, C, H, W) where the
         data has them) or per attribute (flipped, against the images that have that hair colour,
-        or all images for other attributes, whose flips go both ways)."""
+        or all images for other attributes, whose flips go both ways). Each carries its target
+        labels: the domain's index, or the full attribute vector G was given."""
         images, labels = self.require(batch, "image", "label")
         self.check_labels(labels)
         aligned = batch.get("image_true")
@@ -201,7 +202,9 @@ class StarGAN(DomainLabels, I2IMethod):
                 real = images[labels[:, k] > 0.5]
             else:
                 real = images
-            groups[name] = EvalImages(fake=fake, real=real, target=None if aligned is None else aligned[:, k])
+            # What a classifier of the translations should find: the domain, or every attribute.
+            target_labels = torch.full_like(labels, k) if self.label_type == "exclusive" else c
+            groups[name] = EvalImages(fake=fake, real=real, target=None if aligned is None else aligned[:, k], labels=target_labels)
         return groups
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:

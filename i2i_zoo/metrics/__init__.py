@@ -1,7 +1,9 @@
 """Image-quality metrics as a Lightning callback (FID, KID, PSNR, SSIM, MS-SSIM, LPIPS), the
 loading of their pretrained feature extractors, and segmentation scores of colour label maps
-(`SegmentationScores` and its callback `SegmentationMetrics`)."""
+(`SegmentationScores` and its callback `SegmentationMetrics`), and the attribute classification
+error of translations (`AttributeClassificationError`)."""
 
+from i2i_zoo.metrics.attribute_error import AttributeClassificationError, DemoTintClassifier
 from i2i_zoo.metrics.callback import METRICS, ImageQualityMetrics
 from i2i_zoo.metrics.inception import FID_WEIGHTS_ENV, InceptionV3FID, load_fid_inception, resolve_fid_weights
 from i2i_zoo.metrics.segmentation import (
@@ -16,7 +18,9 @@ from i2i_zoo.metrics.segmentation import (
 from i2i_zoo.metrics.segmentation_callback import PALETTES, SegmentationMetrics
 
 __all__ = [
+    "AttributeClassificationError",
     "CITYSCAPES_PALETTE",
+    "DemoTintClassifier",
     "FID_WEIGHTS_ENV",
     "METRICS",
     "PALETTES",

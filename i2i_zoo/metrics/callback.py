@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
@@ -46,7 +45,8 @@ LOGGED_NAMES = {"fid": ("fid",), "kid": ("kid_mean", "kid_std")} | {m: (m,) for 
 class ImageQualityMetrics(ScheduledEvaluation):
     """Compares a method's translations (its `evaluation_images` hook) with real images of the
     target domain (FID, KID) and, where the data is aligned, with the ground truth (PSNR, SSIM,
-    MS-SSIM, LPIPS). Logged as `val/fid`, `val/kid_mean`, `val/psnr`, ... (`test/...` in test).
+    MS-SSIM, LPIPS). Logged as `val/fid`, `val/kid_mean`, `val/psnr`, ... (`test/...` in test;
+    `val/<namespace>fid`, ... where the method has a `metric_namespace`, e.g. `val/phase2/fid`).
     A method's baseline output (`EvalImages.baseline`, e.g. bicubic upsampling) gets the paired
     metrics too, logged beside them as `val/psnr_baseline`, `val/ssim_baseline`, ...
 
@@ -145,21 +145,7 @@ class ImageQualityMetrics(ScheduledEvaluation):
         if lpips:
             self.lpips_network.to(pl_module.device)
         if stage == TrainerFn.FITTING:
-            self._check_checkpoint_schedules(trainer)
-
-    def _check_checkpoint_schedules(self, trainer: Trainer) -> None:
-        logged = [name for metric in self.metrics for name in LOGGED_NAMES[metric]]
-        for checkpoint in trainer.checkpoint_callbacks:
-            if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.monitor:
-                continue
-            name = checkpoint.monitor.split("/", 1)[-1]
-            ours = any(name in (n, f"m{n}") or name.startswith(f"{n}_") for n in logged)
-            if ours and checkpoint._every_n_epochs % self.every_n_epochs:
-                raise ValueError(
-                    f"ModelCheckpoint(monitor={checkpoint.monitor!r}) saves every {checkpoint._every_n_epochs} "
-                    f"epoch(s) but ImageQualityMetrics computes it every {self.every_n_epochs}: set the "
-                    f"ModelCheckpoint's every_n_epochs to a multiple of {self.every_n_epochs}"
-                )
+            self.check_checkpoint_schedules(trainer, [name for metric in self.metrics for name in LOGGED_NAMES[metric]])
 
     # ------------------------------------------------------------------------ validation/test
     # ----------------------------------------------------------------------------- updates
@@ -313,13 +299,13 @@ class ImageQualityMetrics(ScheduledEvaluation):
 
     def _log(self, pl_module: LightningModule, stage: str, results: dict[str, dict[str, Tensor]]) -> None:
         if len(results) == 1:
-            logged = {f"{stage}/{key}": value for key, value in next(iter(results.values())).items()}
+            logged = {self.metric_name(pl_module, stage, key): value for key, value in next(iter(results.values())).items()}
         else:
             logged = {}
             for key in sorted({key for values in results.values() for key in values}):
                 per_group = {group: values[key] for group, values in results.items() if key in values}
-                logged |= {f"{stage}/{key}_{group}": value for group, value in per_group.items()}
-                logged[f"{stage}/m{key}"] = torch.stack(list(per_group.values())).mean()
+                logged |= {self.metric_name(pl_module, stage, f"{key}_{group}"): value for group, value in per_group.items()}
+                logged[self.metric_name(pl_module, stage, f"m{key}")] = torch.stack(list(per_group.values())).mean()
         for name, value in logged.items():
             pl_module.log(name, value.float(), sync_dist=True)
         self.logged_names |= set(logged)

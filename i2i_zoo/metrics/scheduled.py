@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
 from i2i_zoo.methods.base import EvalImages
@@ -15,8 +17,9 @@ class ScheduledEvaluation(Callback):
     """Calls `update(pl_module, outputs)` on every validation/test batch of an active epoch and
     `log_and_reset(trainer, pl_module, stage)` at its end. Active: during fit, after epochs whose
     number (from 1) is a multiple of `every_n_epochs`, and in the sanity check with
-    `on_sanity_check`; always in validate and test. Subclasses add the names they log to
-    `logged_names`."""
+    `on_sanity_check`; always in validate and test. Subclasses log under `metric_name(...)`
+    (`<stage>/<namespace><name>`, the namespace being the method's `metric_namespace`) and add the
+    names they log to `logged_names`."""
 
     def __init__(self, every_n_epochs: int = 1, on_sanity_check: bool = False) -> None:
         if every_n_epochs < 1:
@@ -28,6 +31,36 @@ class ScheduledEvaluation(Callback):
 
     def update(self, pl_module: LightningModule, outputs: dict[str, EvalImages]) -> None:
         raise NotImplementedError
+
+    @staticmethod
+    def metric_name(pl_module: LightningModule, stage: str, name: str) -> str:
+        """`<stage>/<namespace><name>`, e.g. `val/phase2/mfid`: a method whose evaluation changes
+        meaning during training (BiL-GAN's switch to high resolution) names its `metric_namespace`,
+        so scores of different settings are never compared (by a chart or a checkpoint)."""
+        namespace = getattr(pl_module, "metric_namespace", "")
+        if not isinstance(namespace, str) or (namespace and not namespace.endswith("/")):
+            raise ValueError(
+                f"{type(pl_module).__name__}.metric_namespace is {namespace!r}; expected '' or a str ending in '/' (e.g. 'phase2/')"
+            )
+        return f"{stage}/{namespace}{name}"
+
+    def check_checkpoint_schedules(self, trainer: Trainer, names: Iterable[str]) -> None:
+        """A ModelCheckpoint monitoring one of `names` (`<stage>/[<namespace>]<name>`, a group's
+        `<name>_<group>` or the mean `m<name>`) must save on the epochs this callback computes:
+        on the others the metric is absent."""
+        names = tuple(names)
+        for checkpoint in trainer.checkpoint_callbacks:
+            if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.monitor:
+                continue
+            # Namespaces end with "/": the metric is whatever follows the last one, in any phase.
+            name = checkpoint.monitor.rsplit("/", 1)[-1]
+            ours = any(name in (n, f"m{n}") or name.startswith(f"{n}_") for n in names)
+            if ours and checkpoint._every_n_epochs % self.every_n_epochs:
+                raise ValueError(
+                    f"ModelCheckpoint(monitor={checkpoint.monitor!r}) saves every {checkpoint._every_n_epochs} "
+                    f"epoch(s) but {type(self).__name__} computes it every {self.every_n_epochs}: set the "
+                    f"ModelCheckpoint's every_n_epochs to a multiple of {self.every_n_epochs}"
+                )
 
     def log_and_reset(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         raise NotImplementedError

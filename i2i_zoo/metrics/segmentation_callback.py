@@ -32,7 +32,8 @@ class SegmentationMetrics(ScheduledEvaluation):
     the confusion of all the epoch's images gives pixel accuracy, mean class accuracy and mean
     IoU (`segmentation_scores`, the FCN score's conventions). Logged as `val/pixel_accuracy`,
     `val/mean_class_accuracy`, `val/mean_iou` (`test/...` in test); with several groups scored,
-    `val/mean_iou_<group>` and so on.
+    `val/mean_iou_<group>` and so on (`val/<namespace>...` where the method has a
+    `metric_namespace`).
 
     Args:
         palette: the label maps' colours: `cityscapes` (its 19 train ids), `helen` (the 11 face
@@ -105,9 +106,11 @@ class SegmentationMetrics(ScheduledEvaluation):
             )
         results = {name: self._compute(name, metric) for name, metric in self._scores.items()}
         if len(results) == 1:
-            logged = {f"{stage}/{key}": value for key, value in next(iter(results.values())).items()}
+            logged = {self.metric_name(pl_module, stage, key): value for key, value in next(iter(results.values())).items()}
         else:
-            logged = {f"{stage}/{key}_{name}": value for name, values in results.items() for key, value in values.items()}
+            logged = {
+                self.metric_name(pl_module, stage, f"{key}_{name}"): value for name, values in results.items() for key, value in values.items()
+            }
         for name, value in logged.items():
             pl_module.log(name, value.float(), sync_dist=True)
         self.logged_names |= set(logged)

@@ -251,6 +251,8 @@ def test_evaluation_groups():
     torch.testing.assert_close(groups["blue"].fake, model.translate(x, "blue"))
     assert torch.equal(groups["yellow"].target, aligned[:, 3])
     assert model.evaluation_images({"image": x, "label": labels})["red"].target is None
+    # Each translation's target for a classifier: the group's domain index.
+    assert all(groups[name].labels.tolist() == [k] * 4 for k, name in enumerate(TINT_NAMES))
 
     celeba = tiny(domains=CELEBA, label_type="attributes")
     labels = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1]])
@@ -260,6 +262,7 @@ def test_evaluation_groups():
     assert targets["Male"].tolist() == [[1, 0, 0, 0, 0], [0, 1, 0, 1, 1]]
     groups = celeba.evaluation_images({"image": x[:2], "label": labels})
     assert torch.equal(groups["Black_Hair"].real, x[:1]) and torch.equal(groups["Young"].real, x[:2])
+    assert all(torch.equal(groups[name].labels, targets[name]) for name in CELEBA)  # the full vector G got
     assert set(celeba.visuals({"image": x[:2], "label": labels})) == {"input", *CELEBA}
 
 

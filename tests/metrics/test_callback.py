@@ -150,6 +150,28 @@ def test_best_fid_checkpoint_when_fid_is_computed_every_other_epoch(tmp_path):
         trainer.fit(NoisyMethod(), train_dataloaders=loader(smooth_images(n=16)), val_dataloaders=loader(smooth_images()))
 
 
+class SecondPhase(NoisyMethod):
+    metric_namespace = "phase2/"
+
+
+def test_a_method_namespace_names_every_metric_and_its_checkpoint_schedule(tmp_path):
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, callbacks=[ImageQualityMetrics(metrics=["psnr"])])
+    (metrics,) = trainer.validate(SecondPhase(), dataloaders=loader(smooth_images(n=16)), verbose=False)
+    assert set(metrics) == {"val/phase2/psnr", "val/phase2/l1"}
+
+    mismatched = ModelCheckpoint(dirpath=tmp_path, monitor="val/phase2/psnr", every_n_epochs=1)
+    trainer = Trainer(accelerator="cpu", max_epochs=1, logger=False, callbacks=[ImageQualityMetrics(metrics=["psnr"], every_n_epochs=2), mismatched])
+    with pytest.raises(ValueError, match=r"monitor='val/phase2/psnr'\) saves every 1 epoch.* computes it every 2"):
+        trainer.fit(SecondPhase(), train_dataloaders=loader(smooth_images(n=16)), val_dataloaders=loader(smooth_images()))
+
+    class Unslashed(NoisyMethod):
+        metric_namespace = "phase2"
+
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, callbacks=[ImageQualityMetrics(metrics=["psnr"])])
+    with pytest.raises(ValueError, match="Unslashed.metric_namespace is 'phase2'; expected '' or a str ending in '/'"):
+        trainer.validate(Unslashed(), dataloaders=loader(smooth_images(n=16)), verbose=False)
+
+
 def test_unknown_metric_and_a_step_without_images_are_clear_errors():
     with pytest.raises(ValueError, match=r"unknown \['fdi'\]"):
         ImageQualityMetrics(metrics=["fdi"])
