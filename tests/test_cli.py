@@ -136,15 +136,17 @@ def _write_reference_layout(root: Path, data: dict, size=32, n=2):
 
 
 def _write_celeba_layout(root: Path, data: dict, n=2001, size=8):
-    """The CelebA layout: StarGAN's split puts the first 1999 shuffled images in test."""
+    """The CelebA layout (CelebA-HQ's with the recipe's file names): StarGAN's split puts the first
+    1999 shuffled images in test."""
     rng = np.random.default_rng(0)
-    (root / "images").mkdir(parents=True)
+    images = root / data.get("images_folder", "images")
+    images.mkdir(parents=True)
     names = [f"{i:06d}.jpg" for i in range(1, n + 1)]
     for name in names:
-        cv2.imwrite(str(root / "images" / name), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+        cv2.imwrite(str(images / name), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
     attributes = [*data["domains"], "Smiling"]
     rows = [f"{name} " + " ".join(rng.choice(["1", "-1"], len(attributes))) for name in names]
-    (root / "list_attr_celeba.txt").write_text("\n".join([str(n), " ".join(attributes), *rows]) + "\n")
+    (root / data.get("labels_file", "list_attr_celeba.txt")).write_text("\n".join([str(n), " ".join(attributes), *rows]) + "\n")
 
 
 def _write_ganimation_layout(root: Path, data: dict, n=2, size=32):
@@ -187,6 +189,11 @@ TINY_BY_DATA = {
 }
 # The spl recipes' model takes no ndf or num_downs: the pix2pix-layout tiny options that apply.
 TINY_BY_MODEL = {
+    # 16 px phase 1 then 32 px; the demo's identity encoder (no face recogniser's weights here).
+    "BiLGAN": ["--model.init_args.g_conv_dim", "8", "--model.init_args.d_conv_dim", "8", "--model.init_args.g_repeat_num", "1",
+               "--model.init_args.d_repeat_num", "3", "--model.init_args.g2_features", "8", "--model.init_args.g2_blocks", "1",
+               "--model.init_args.low_size", "16", "--model.init_args.identity_encoder", "luma_thumbnail",
+               "--data.image_size", "32", "--data.batch_size", "4"],
     # No VGG weights here: the content and style terms off.
     "AsymGAN": ["--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--model.init_args.lambda7", "0",
                 "--model.init_args.lambda8", "0", *_CROP_32],
@@ -220,6 +227,9 @@ def test_public_recipes_run_on_a_tiny_dataset_in_their_layout(recipe, monkeypatc
         _write_ganimation_layout(root, data)
     elif data.get("layout") == "class_folders":
         _write_class_folders_layout(root, data)
+    elif data.get("layout") == "folders":
+        for split in sorted({"train", data.get("val_split") or "test", data.get("test_split") or "test"}):
+            _write_class_folders_layout(root / split, data, n=2)
     else:
         _write_paired_layout(root, splits=sorted({"train", data.get("val_split", "val"), data.get("test_split", "test")}))
     model_class = _recipe_model_class(recipe)

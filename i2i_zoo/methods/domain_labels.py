@@ -4,7 +4,7 @@ each image is evaluated at."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -111,3 +111,16 @@ class DomainLabels:
                 c[:, k] = 1 - c[:, k]
             targets[name] = c
         return targets
+
+    def evaluation_groups(self, labels: Tensor, images: Tensor) -> Iterator[tuple[str, Tensor, Tensor, Tensor]]:
+        """Per group of `evaluation_targets`: (name, G's labels, the real `images` of that
+        domain, the labels a classifier of the translations should find). The real images are
+        those of the domain (exclusive), with that hair colour, or all (other attributes, whose
+        flips go both ways); the labels are the domain's index, or every attribute G was given."""
+        for k, (name, c) in enumerate(self.evaluation_targets(labels).items()):
+            if self.label_type == "exclusive":
+                yield name, c, images[labels == k], torch.full_like(labels, k)
+            elif name in HAIR_COLOURS:
+                yield name, c, images[labels[:, k] > 0.5], c
+            else:
+                yield name, c, images, c

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from i2i_zoo.losses import GANLoss, domain_classification_loss, gradient_penalty
 from i2i_zoo.losses.classification import LABEL_TYPES
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen
-from i2i_zoo.methods.domain_labels import HAIR_COLOURS, DomainLabels, Target
+from i2i_zoo.methods.domain_labels import DomainLabels, Target
 from i2i_zoo.methods.optimizers import OptimizerSpec, Schedule, adam_pair
 from i2i_zoo.nets import FixedLabelGenerator, StarGANDiscriminator, StarGANGenerator
 
@@ -194,17 +194,9 @@ class StarGAN(DomainLabels, I2IMethod):
         self.check_labels(labels)
         aligned = batch.get("image_true")
         groups = {}
-        for k, (name, c) in enumerate(self.evaluation_targets(labels).items()):
-            fake = self.translate(images, c)
-            if self.label_type == "exclusive":
-                real = images[labels == k]
-            elif name in HAIR_COLOURS:
-                real = images[labels[:, k] > 0.5]
-            else:
-                real = images
-            # What a classifier of the translations should find: the domain, or every attribute.
-            target_labels = torch.full_like(labels, k) if self.label_type == "exclusive" else c
-            groups[name] = EvalImages(fake=fake, real=real, target=None if aligned is None else aligned[:, k], labels=target_labels)
+        for k, (name, c, real, target_labels) in enumerate(self.evaluation_groups(labels, images)):
+            target = None if aligned is None else aligned[:, k]
+            groups[name] = EvalImages(fake=self.translate(images, c), real=real, target=target, labels=target_labels)
         return groups
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:

@@ -57,11 +57,15 @@ class LowResolutionTranslator(nn.Module):
 
 
 class HighResolutionTranslator(LowResolutionTranslator):
-    """Phase 2's G = G2 o G1: G1's low-resolution translation upscaled by G2 to the input's size."""
+    """Phase 2's G = G1 + G2: G1's low-resolution translation, upsampled bilinearly to the input's
+    size, plus G2's residual of it (clipped to [-1, 1]). With G2's last conv at zero, as BiL-GAN
+    starts it, the switch begins from phase 1's translation and G2 learns only the detail."""
 
     def __init__(self, G1: StarGANGenerator, G2: SRResNet, factor: int) -> None:
         super().__init__(G1, factor)
         self.G2 = G2
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
-        return self.G2(super().forward(x, c))
+        low = super().forward(x, c)
+        upsampled = F.interpolate(low, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        return (upsampled + self.G2(low)).clamp(-1, 1)
