@@ -209,3 +209,23 @@ def test_after_the_switch_only_phase_2_scores_are_on_show():
     trainer.callback_metrics["val/l1_red"] = torch.tensor(1.0)  # as phase 1's validation left it
     trainer.validate(model, datamodule=data, verbose=False)
     assert "val/l1_red" not in trainer.callback_metrics and "val/phase2/l1_red" in trainer.callback_metrics
+
+
+def test_a_phase_2_monitor_saves_only_after_the_switch(tmp_path):
+    """Lightning's ModelCheckpoint stops the run at the first phase-1 validation, where the
+    phase-2 metric does not exist yet; PhaseCheckpoint waits for it."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+    from i2i_zoo.callbacks import PhaseCheckpoint
+
+    def fit(checkpoint):
+        seed_everything(0)
+        trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, max_epochs=3,
+                          limit_train_batches=1, limit_val_batches=1, num_sanity_val_steps=0, callbacks=[checkpoint])  # fmt: skip
+        trainer.fit(ENTRY.build(phase2_start=2), datamodule=ENTRY.build_datamodule(val_split="test"))
+
+    with pytest.raises(MisconfigurationException, match="val/phase2/l1_red"):
+        fit(ModelCheckpoint(dirpath=tmp_path / "plain", monitor="val/phase2/l1_red"))
+    fit(PhaseCheckpoint(dirpath=tmp_path / "phase", monitor="val/phase2/l1_red", filename="{epoch}", save_top_k=-1))
+    assert sorted(p.name for p in (tmp_path / "phase").iterdir()) == ["epoch=1.ckpt", "epoch=2.ckpt"]  # phase 2's validations
