@@ -29,8 +29,9 @@ from phased_method import PHASED  # noqa: E402
 # What the worker fits: every registered method on its demo data (each family, each datamodule),
 # tiny, every network stepped each iteration; and the two-phase test method with G unfrozen at
 # the second iteration, accumulating two micro-batches (the first without the all-reduce).
-# DeepI2I's warm-up (G frozen) ends after its first step here, so the two steps train every network.
-OPTIONS = {"DeepI2I": {"warmup_iterations": 1}}
+# DeepI2I's warm-up (G frozen) and BiL-GAN's phase 1 (G2 and D frozen) end after the first step
+# here, so the two steps train every network.
+OPTIONS = {"DeepI2I": {"warmup_iterations": 1}, "BiLGAN": {"phase2_start": 1}}
 ENTRIES = {
     **{name: (entry, OPTIONS.get(name, {})) for name, entry in METHODS.items()},
     PHASED.name: (PHASED, {"switch": 1, "accumulation": 2}),

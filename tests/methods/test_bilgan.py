@@ -229,3 +229,22 @@ def test_a_phase_2_monitor_saves_only_after_the_switch(tmp_path):
         fit(ModelCheckpoint(dirpath=tmp_path / "plain", monitor="val/phase2/l1_red"))
     fit(PhaseCheckpoint(dirpath=tmp_path / "phase", monitor="val/phase2/l1_red", filename="{epoch}", save_top_k=-1))
     assert sorted(p.name for p in (tmp_path / "phase").iterdir()) == ["epoch=1.ckpt", "epoch=2.ckpt"]  # phase 2's validations
+
+
+def test_the_full_resolution_translator_exports_with_dynamic_sides(tmp_path):
+    import onnxruntime
+
+    from i2i_zoo.export import export_generator_file
+
+    torch.manual_seed(0)
+    model = ENTRY.build(phase2_start=1)
+    model.iteration = 1
+    torch.nn.init.normal_(model.G2.tail[0].weight, std=0.05)  # a trained G2's residual is not zero
+    path = export_generator_file(model, tmp_path / "bilgan.onnx", "onnx", target="green")
+    x = torch.rand(2, 3, 48, 64) * 2 - 1
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    exported = torch.from_numpy(session.run(["translated"], {"image": x.numpy()})[0])
+    with torch.no_grad():
+        expected = model.eval().translate(x, "green")
+    assert exported.shape == (2, 3, 48, 64)
+    assert (exported - expected).abs().max() < 1e-4
