@@ -1,12 +1,11 @@
 """BiL-GAN's two phases: what each trains and freezes (weights and optimizer state), exact resume on
 either side of the switch, the resolutions translate gives, the metric namespace, the ablations."""
 
-from pathlib import Path
 
 import pytest
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
-from lightning.pytorch.callbacks import Checkpoint
+from interrupted_run import InterruptAfter
 from torch.utils.data import DataLoader
 
 from i2i_zoo.callbacks import AtomicCheckpointIO
@@ -99,19 +98,6 @@ def test_the_first_phase_2_step_is_the_inherited_loss_of_the_frozen_teacher():
     torch.testing.assert_close(trainer.logged_metrics["train/D_inherited"], expected, rtol=1e-5, atol=1e-6)
 
 
-class _StopAfter(Checkpoint):
-    """Writes a checkpoint once iteration `iteration` is done and stops; a Checkpoint, so it runs
-    after the method's end-of-iteration callback, as ModelCheckpoint does."""
-
-    def __init__(self, iteration: int, path: Path):
-        self.iteration, self.path = iteration, path
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if pl_module.iteration == self.iteration:
-            trainer.save_checkpoint(self.path)
-            trainer.should_stop = True
-
-
 @pytest.mark.parametrize("stop", [2, 4])  # before and after the switch at 3
 def test_resume_on_either_side_of_the_switch_is_exact(tmp_path, stop):
     def fit(callbacks=(), ckpt_path=None):
@@ -125,7 +111,7 @@ def test_resume_on_either_side_of_the_switch_is_exact(tmp_path, stop):
     seed_everything(0)
     full = fit()
     seed_everything(0)
-    fit([_StopAfter(stop, tmp_path / "stop.ckpt")])
+    fit([InterruptAfter(stop, tmp_path / "stop.ckpt")])
     seed_everything(99)
     resumed = fit(ckpt_path=tmp_path / "stop.ckpt")
     assert full.iteration == resumed.iteration == 6

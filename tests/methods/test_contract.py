@@ -6,12 +6,11 @@ switch for the two-phase method), and the shapes of `translate` and `export_gene
 
 import inspect
 import re
-from pathlib import Path
 
 import pytest
 import torch
 from lightning.pytorch import seed_everything
-from lightning.pytorch.callbacks import Checkpoint
+from interrupted_run import InterruptAfter
 from phased_method import PHASED
 from torch.utils.data import DataLoader
 
@@ -58,20 +57,6 @@ def test_one_training_step(quiet_trainer, entry, options):
     assert all(torch.isfinite(value).all() for value in trainer.logged_metrics.values())
 
 
-class _InterruptAfter(Checkpoint):
-    """Writes `path` once training batch `iteration` is done (mid-epoch) and stops the run, as a
-    job killed there. A Checkpoint, so Lightning runs it after the other callbacks, as it runs
-    ModelCheckpoint."""
-
-    def __init__(self, iteration: int, path: Path):
-        self.iteration, self.path = iteration, path
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if pl_module.iteration == self.iteration:
-            trainer.save_checkpoint(self.path)
-            trainer.should_stop = True
-
-
 @pytest.mark.parametrize("entry, stop", RESUME_CASES, ids=[f"{entry.name}-after{stop}" for entry, stop in RESUME_CASES])
 def test_midepoch_checkpoint_resumes_bit_for_bit(quiet_trainer, tmp_path, entry, stop):
     def fit(callbacks=(), ckpt_path=None):
@@ -87,7 +72,7 @@ def test_midepoch_checkpoint_resumes_bit_for_bit(quiet_trainer, tmp_path, entry,
     full = fit()
     checkpoint = tmp_path / "interrupted.ckpt"
     seed_everything(0)
-    interrupted = fit([_InterruptAfter(stop, checkpoint)])
+    interrupted = fit([InterruptAfter(stop, checkpoint)])
     assert interrupted.iteration == stop
     seed_everything(1234)  # the resumed run must not depend on the seed it starts with
     resumed = fit(ckpt_path=checkpoint)
