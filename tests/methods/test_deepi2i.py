@@ -4,7 +4,6 @@ pretrained file, evaluation groups over target classes, predict and export."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 from lightning.pytorch import seed_everything
 from torch import nn
 from torch.utils.data import DataLoader
