@@ -50,25 +50,34 @@ def changed(before: dict, after: dict, name: str) -> bool:
 
 
 def test_phase_1_trains_the_teachers_and_phase_2_freezes_them():
+    """One run of 4 iterations, the switch at 2: snapshots before the first, at the switch and at
+    the end, Adam's moments included."""
     seed_everything(0)
     model = ENTRY.build(uv_channels=3, phase2_start=2)
-    trainer = quiet(max_steps=4)  # 2 iterations: phase 1
-    start = snapshot(model)
-    trainer.fit(model, DataLoader(batches(2, uv=True), batch_size=2))
-    after_1 = snapshot(model, trainer)
-    assert model.iteration == 2
-    assert changed(start, after_1, "G1") and changed(start, after_1, "T") and changed(start, after_1, "D_uv")
-    assert not changed(start, after_1, "G2") and not changed(start, after_1, "D")
-    assert "train/uv_real" in trainer.logged_metrics and "train/G_uv" in trainer.logged_metrics
+    snapshots = {0: snapshot(model)}
 
-    trainer = quiet(max_steps=8)
-    trainer.fit(model, DataLoader(batches(4, uv=True), batch_size=2), ckpt_path=None)
-    after_2 = snapshot(model, trainer)
+    class AtTheSwitch(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if pl_module.iteration == 2:
+                snapshots[2] = snapshot(pl_module, trainer)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if batch_idx == 3:  # the last phase-2 batch
+                snapshots["training"] = {name: pl_module.get_submodule(name).training for name in ("T", "D_uv")}
+
+    trainer = quiet(max_steps=8, callbacks=[AtTheSwitch()])
+    trainer.fit(model, DataLoader(batches(4, uv=True), batch_size=2))
+    assert model.iteration == 4
+    start, switch, end = snapshots[0], snapshots[2], snapshot(model, trainer)
+    assert changed(start, switch, "G1") and changed(start, switch, "T") and changed(start, switch, "D_uv")
+    assert not changed(start, switch, "G2") and not changed(start, switch, "D")
     for name in ("G1", "G2", "D"):
-        assert changed(after_1, after_2, name), name
-    for name in ("T", "D_uv"):
-        assert not changed(after_1, after_2, name), name
-        assert not model.get_submodule(name).training  # a teacher is held in eval mode
+        assert changed(switch, end, name), name
+    for name in ("T", "D_uv", "T_adam", "D_uv_adam"):
+        assert not changed(switch, end, name), name
+    assert switch["T_adam"]["0"].numel() > 0  # phase 1 stepped them: there is a state to keep
+    assert snapshots["training"] == {"T": False, "D_uv": False}  # teachers held in eval mode
+    assert {"train/uv_real", "train/G_uv", "train/D_inherited"} <= set(trainer.logged_metrics)
 
 
 def test_the_first_phase_2_step_is_the_inherited_loss_of_the_frozen_teacher():
