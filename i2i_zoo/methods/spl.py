@@ -85,7 +85,7 @@ class SPL(_SPLMethod):
         yuv_gradient_weight: weight of the colour profile on the differences of YUV.
         l1_weight: weight of an L1 term to the ground truth; 0 in the paper. Every profile is
             L2-normalised, so SPL cannot see a global gain of the image: this term pins
-            brightness where PSNR matters (see the README).
+            brightness where PSNR matters (see docs/methods/spl.md).
         lr: Adam learning rate.
         betas: Adam betas (the original's beta1 is 0.9).
         lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
@@ -181,7 +181,7 @@ class SPLSuperResolution(_SPLMethod):
         yuv_gradient_weight: weight of the colour profile on the differences of YUV.
         l1_weight: weight of an L1 term to the ground truth; 0 in the paper. Every profile is
             L2-normalised, so SPL cannot see a global gain of the image: this term pins
-            brightness where PSNR matters (see the README).
+            brightness where PSNR matters (see docs/methods/spl.md).
         lr: Adam learning rate.
         betas: Adam betas (the original's beta1 is 0.9).
         lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
