@@ -15,7 +15,7 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.callbacks import BasePredictionWriter
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 import i2i_zoo.callbacks  # noqa: F401  (registers SampleGrid, PredictionWriter for short names)
 import i2i_zoo.data  # registers the datamodules for short names such as --data PairedDataModule
@@ -42,6 +42,17 @@ LINKED_ARGUMENTS = (
     ("image_size", "image_size"),
     ("domains", "domains"),
 )
+
+
+class SaveResolvedConfig(SaveConfigCallback):
+    """Saves the run's config.yaml without `base:`: the recipes it names are already merged into
+    the configuration, and their paths are relative to the recipe, not to the run folder, so
+    `i2i-zoo fit -c runs/<name>/version_N/config.yaml` reproduces the run."""
+
+    def __init__(self, parser, config: Namespace, **kwargs) -> None:
+        config = config.clone()
+        config.pop("base", None)
+        super().__init__(parser, config, **kwargs)
 
 
 class I2IZooCLI(LightningCLI):
@@ -372,6 +383,7 @@ def run(argv: list[str]) -> LightningCLI | None:
         subclass_mode_data=True,
         trainer_defaults={"plugins": {"class_path": "i2i_zoo.callbacks.AtomicCheckpointIO"}},
         auto_configure_optimizers=False,
+        save_config_callback=SaveResolvedConfig,
         args=expand_recipe_bases(argv),
     )
 

@@ -134,7 +134,8 @@ class I2IMethod(L.LightningModule):
     ) -> None:
         """One update of optimizer `name`: only its parameters get gradients (toggle), then
         zero_grad, backward (scaled under mixed precision), step, and the moving averages of the
-        generators it updates. `terms` are logged as `train/<term>`.
+        generators it updates. `terms` are logged as `train/<term>`, the total on the progress
+        bar as `loss_<name>`.
 
         `loss` is the loss tensor, or, for an optimizer that accumulates k micro-batches, a
         function of a micro-batch returning (loss, terms): `batch` is cut into k parts, each
@@ -177,6 +178,9 @@ class I2IMethod(L.LightningModule):
             decay = self.ema_decay if self.iteration >= self.ema_start else 0.0
             update_ema(getattr(self, f"{net}_ema"), getattr(self, net), decay)
         self.log_terms(terms)
+        if self._logs_this_iteration():
+            # The bar's view of training; the terms above are the curves.
+            self.log(f"loss_{name}", loss.detach(), prog_bar=True, logger=False, batch_size=self._batch_size)
 
     def check_finite_losses(self, iteration: int | None = None) -> None:
         """Raise FloatingPointError for the first non-finite loss since the last check, else for

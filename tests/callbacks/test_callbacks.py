@@ -8,7 +8,7 @@ import torch
 from lightning.pytorch import Trainer
 
 from i2i_zoo.callbacks import AtomicCheckpointIO, PrintMetrics, SampleGrid, checkpoint_io
-from i2i_zoo.callbacks.samples import sample_grid
+from i2i_zoo.callbacks.samples import label_columns, sample_grid
 from i2i_zoo.data.io import read_image
 from i2i_zoo.methods import Pix2Pix
 
@@ -27,6 +27,19 @@ def test_sample_grid_lays_out_samples_as_rows_and_visuals_as_columns():
     assert grid[:, 2:10, 22:30].eq(1).all()  # 1 -> white
 
 
+def test_column_names_go_in_a_white_strip_above_the_grid():
+    visuals = {name: torch.zeros(2, 3, 32, 32) for name in ("input", "output", "target")}
+    grid = sample_grid(visuals)
+    labelled = label_columns(grid, list(visuals), tile_width=32)
+    header = labelled.shape[1] - grid.shape[1]
+    assert header > 0 and labelled.shape[2] == grid.shape[2]
+    assert torch.equal(labelled[:, header:], grid)
+    for column in range(3):  # ink over each tile, nowhere else white
+        left = 2 + column * (32 + 2)
+        assert labelled[:, :header, left : left + 32].lt(0.5).any(), f"column {column} has no name"
+    assert labelled[:, :header, 34 * 3 :].eq(1).all()
+
+
 def test_sample_grid_and_metrics_after_validation(tmp_path, demo_paired, caplog):
     model = Pix2Pix(ngf=8, ndf=8, num_downs=6, image_size=64)
     trainer = Trainer(
@@ -37,8 +50,9 @@ def test_sample_grid_and_metrics_after_validation(tmp_path, demo_paired, caplog)
     with caplog.at_level(logging.INFO):
         trainer.fit(model, datamodule=demo_paired())
     png = next(Path(tmp_path).rglob("samples/epoch_0000.png"))
-    # 3 samples x (input, output, target), 64 px tiles with 2 px padding.
-    assert read_image(png).shape == (3 * 64 + 4 * 2, 3 * 64 + 4 * 2, 3)
+    # 3 samples x (input, output, target), 64 px tiles with 2 px padding, under the names.
+    height, width, _ = read_image(png).shape
+    assert width == 3 * 64 + 4 * 2 and height == 3 * 64 + 4 * 2 + label_columns(torch.zeros(3, 1, 1), [], 64).shape[1] - 1
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 0:"))
     l1 = float(line.split("val/l1=")[1].split()[0])
     assert l1 == pytest.approx(float(trainer.callback_metrics["val/l1"]), abs=1e-4)

@@ -54,6 +54,8 @@ def test_one_training_step(quiet_trainer, entry, options):
         assert stepped == trainable
     for name in names:
         assert f"lr-{name}" in trainer.logged_metrics, f"the learning rate of {name} is not logged"
+    for name in stepped:
+        assert f"loss_{name}" in trainer.progress_bar_metrics, f"the total loss of {name} is not on the progress bar"
     assert all(torch.isfinite(value).all() for value in trainer.logged_metrics.values())
 
 
