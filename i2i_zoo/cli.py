@@ -1,10 +1,13 @@
 """The `i2i-zoo` command: LightningCLI (fit, validate, test, predict) plus tool subcommands that
-are not Trainer methods (demo, convert, export, class-accuracy), dispatched before it."""
+are not Trainer methods (demo, convert, export, class-accuracy, translate), dispatched before it."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import importlib.metadata
 import inspect
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -82,13 +85,15 @@ class I2IZooCLI(LightningCLI):
         given = {}
         if isinstance(model, Namespace) and isinstance(model.get("init_args"), Namespace):
             given = {name: model.init_args[name] for name in _command_line_model_options(self._argv) if name in model.init_args}
-        stored = {"class_path": stored_class, "dict_kwargs": dict(hparams)} if stored_class else dict(hparams)
+        # A checkpoint that does not name its class takes the one given (--model, translate's --model-class).
+        class_path = stored_class or (model.get("class_path") if isinstance(model, Namespace) else None)
+        stored = {"class_path": class_path, "dict_kwargs": dict(hparams)} if class_path else dict(hparams)
         try:
             self.config = self.parser.parse_object({subcommand: {"model": stored}}, self.config)
         except SystemExit:
             sys.stderr.write(f"Parsing of the hyperparameters of --ckpt_path {ckpt_path} failed!\n")
             raise
-        inference = _inference_options(stored_class) if subcommand != "fit" and stored_class else ()
+        inference = _inference_options(class_path) if subcommand != "fit" and class_path else ()
         for name, value in given.items():
             if name in inference or name not in hparams:
                 self.config[subcommand].model.init_args[name] = value
@@ -98,6 +103,11 @@ class I2IZooCLI(LightningCLI):
                     f"(--ckpt_path {ckpt_path}): {subcommand} with a checkpoint keeps the settings it was trained "
                     f"with. Drop the option, or train a new model without --ckpt_path"
                 )
+
+    def parse_arguments(self, parser, args) -> None:
+        # `run` always passes the arguments, rewritten (recipe bases, a checkpoint's classes): Lightning's
+        # warning about args given beside sys.argv's own would come with every `i2i-zoo` call.
+        self.config = parser.parse_object(args) if isinstance(args, (dict, Namespace)) else parser.parse_args(args)
 
     def _run_subcommand(self, subcommand: str) -> None:
         try:
@@ -285,8 +295,6 @@ def _init_defaults(class_path: str) -> dict[str, object]:
 def demo_command(argv: list[str]) -> None:
     """`i2i-zoo demo NAME [--layout LAYOUT]`: generate a demo dataset and print its folder (the
     layout defaults to the dataset's first: paired for the two-domain sets)."""
-    import argparse
-
     from i2i_zoo.data import demo
 
     parser = argparse.ArgumentParser(prog="i2i-zoo demo", description=demo_command.__doc__)
@@ -314,13 +322,81 @@ def class_accuracy_command(argv: list[str]) -> None:
     class_accuracy_main(argv)
 
 
-# Subcommands that are not Trainer methods: name -> function taking the remaining arguments.
-TOOL_COMMANDS: dict[str, Callable[[list[str]], None]] = {
-    "demo": demo_command,
-    "convert": convert_command,
-    "export": export_command,
-    "class-accuracy": class_accuracy_command,
+def translate_command(argv: list[str]) -> None:
+    """`i2i-zoo translate CKPT INPUT OUTPUT`: predict's short form. It runs `i2i-zoo predict
+    --ckpt_path CKPT --data.predict_dir INPUT --output_dir OUTPUT` (printed first), so the outputs
+    follow predict's rules: one per readable image, never over an input, --overwrite to write into
+    a folder that is not empty."""
+    parser = argparse.ArgumentParser(
+        prog="i2i-zoo translate",
+        usage="i2i-zoo translate CKPT INPUT OUTPUT [--model-class NAME] [--overwrite] [predict options]",
+        allow_abbrev=False,  # --m=... or --over... are predict's options, passed on
+        description="Translate every image in a folder with a checkpoint: the short form of `i2i-zoo predict "
+        "--ckpt_path CKPT --data.predict_dir INPUT --output_dir OUTPUT`.",
+        epilog="Other options, after CKPT INPUT OUTPUT, go to predict as they are, e.g. --trainer.accelerator=cpu --data.num_workers=0 "
+        "--model.init_args.direction=BtoA (see `i2i-zoo predict --ckpt_path CKPT --help`).",
+    )
+    parser.add_argument("ckpt", metavar="CKPT", help="a checkpoint written by `i2i-zoo fit` or `i2i-zoo convert`")
+    parser.add_argument("input", metavar="INPUT", help="the folder of images to translate (sub-folders included)")
+    parser.add_argument("output", metavar="OUTPUT", help="the folder for the translations, outside INPUT")
+    parser.add_argument(
+        "--model-class", metavar="NAME",
+        help=f"the method of a checkpoint that does not name it, one of {', '.join(METHODS)}",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="write into an OUTPUT that is not empty, replacing files of the same names")
+    args, predict_options = parser.parse_known_args(argv)
+    if not Path(args.input).expanduser().is_dir():
+        raise FileNotFoundError(f"INPUT {args.input} is not a folder: translate reads a folder of images")
+    classes = []
+    if args.model_class:
+        # classes_from_checkpoint leaves a given --model alone: the datamodule comes from here.
+        source = f"--ckpt_path {args.ckpt}"
+        given = {option.split("=", 1)[0] for option in predict_options}
+        classes = [f"--model={args.model_class}"]
+        classes += [] if "--data" in given else [f"--data={_path_of(checkpoint_datamodule(read_checkpoint(args.ckpt), source))}"]
+    predict_argv = [
+        "predict", *classes, "--ckpt_path", args.ckpt, "--data.predict_dir", args.input, "--output_dir", args.output,
+        *(["--overwrite"] if args.overwrite else []), *predict_options,
+    ]
+    print(f"i2i-zoo translate: i2i-zoo {shlex.join(predict_argv)}", file=sys.stderr)
+    run(predict_argv)
+
+
+# The Trainer subcommands LightningCLI runs, with their line in `i2i-zoo --help`.
+TRAINER_COMMANDS = {
+    "fit": "train a method: a recipe (-c recipes/<method>/<dataset>.yaml) or --model and --data",
+    "validate": "the validation metrics of a checkpoint (--ckpt_path)",
+    "test": "the test metrics of a checkpoint (--ckpt_path)",
+    "predict": "translate a folder with a checkpoint (--ckpt_path, --data.predict_dir, --output_dir)",
 }
+
+# Subcommands that are not Trainer methods: name -> (function taking the remaining arguments, its
+# line in `i2i-zoo --help`).
+TOOL_COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
+    "translate": (translate_command, "translate a folder with a checkpoint: i2i-zoo translate CKPT INPUT OUTPUT"),
+    "demo": (demo_command, "generate a built-in demo dataset and print its folder"),
+    "convert": (convert_command, "an original implementation's weights -> an i2i-zoo checkpoint, and back"),
+    "export": (export_command, "a checkpoint's generator -> ONNX or a torch.export .pt2 program"),
+    "class-accuracy": (class_accuracy_command, "RC and FC class accuracies of translations into classes"),
+}
+
+
+def overview() -> str:
+    """`i2i-zoo --help`: every subcommand with its line (LightningCLI's own help lists only its four)."""
+    lines = [*TRAINER_COMMANDS.items(), *((name, summary) for name, (_, summary) in TOOL_COMMANDS.items())]
+    width = max(len(name) for name, _ in lines)
+    commands = "\n".join(f"  {name:<{width}}  {summary}" for name, summary in lines)
+    return (
+        f"usage: i2i-zoo [-h] [--version] COMMAND ...\n\nImage-to-image translation models (i2i-zoo {package_version()}).\n\n"
+        f"commands:\n{commands}\n\n`i2i-zoo COMMAND --help` gives a command's options.\n"
+    )
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("i2i-zoo")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return i2i_zoo.__version__
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -347,11 +423,16 @@ def classes_from_checkpoint(argv: list[str]) -> list[str]:
             f"pass --model with one of {', '.join(METHODS)}, or a recipe with -c"
         )
     method = stored_method_class(model_class, f"--ckpt_path {path}")
-    data_class = checkpoint.get("datamodule_hyper_parameters", {}).get("_class_path")
-    datamodule = PairedDataModule if data_class is None else registered_datamodule(data_class, f"--ckpt_path {path}")
+    datamodule = checkpoint_datamodule(checkpoint, f"--ckpt_path {path}")
     print(f"i2i-zoo: --ckpt_path {path} holds a {method.__name__} model ({datamodule.__name__})", file=sys.stderr)
     injected = [f"--model={_path_of(method)}"] + ([] if "--data" in given else [f"--data={_path_of(datamodule)}"])
     return [argv[0], *injected, *argv[1:]]
+
+
+def checkpoint_datamodule(checkpoint: dict, source: str) -> type[LightningDataModule]:
+    """The datamodule a checkpoint was trained with, else PairedDataModule (which predicts a folder)."""
+    data_class = checkpoint.get("datamodule_hyper_parameters", {}).get("_class_path")
+    return PairedDataModule if data_class is None else registered_datamodule(data_class, source)
 
 
 def registered_datamodule(class_path: str, source: str) -> type[LightningDataModule]:
@@ -372,8 +453,14 @@ def _path_of(cls: type) -> str:
 
 def run(argv: list[str]) -> LightningCLI | None:
     """Run one command; returns the LightningCLI (its trainer, model, datamodule) for Trainer commands."""
-    if argv and argv[0] in TOOL_COMMANDS:
-        TOOL_COMMANDS[argv[0]](argv[1:])
+    if not argv or argv[0] in ("-h", "--help"):
+        print(overview(), end="")
+        return None
+    if argv[0] == "--version":
+        print(f"i2i-zoo {package_version()}")
+        return None
+    if argv[0] in TOOL_COMMANDS:
+        TOOL_COMMANDS[argv[0]][0](argv[1:])
         return None
     argv = classes_from_checkpoint(argv)
     return I2IZooCLI(

@@ -277,13 +277,16 @@ def _condition(text: str) -> tuple[str, Any]:
 
 
 def main(argv: list[str]) -> None:
-    """`i2i-zoo export --ckpt PATH [--format onnx|pt2] [--output PATH] [--condition KEY=VALUE]...`"""
+    """`i2i-zoo export --ckpt PATH (or --ckpt_path PATH) [--format onnx|pt2] [--output PATH] [--condition KEY=VALUE]...`"""
     parser = argparse.ArgumentParser(
         prog="i2i-zoo export",
         description="Export a trained generator (eval mode, float32) as ONNX or a torch.export .pt2 "
         "program with a dynamic batch and dynamic sides, checked against PyTorch.",
     )
-    parser.add_argument("--ckpt", required=True, type=Path, help="Lightning checkpoint of a method")
+    parser.add_argument(
+        "--ckpt", "--ckpt_path", dest="ckpt", required=True, type=Path,
+        help="Lightning checkpoint of a method (--ckpt_path, as in predict, is the same option)",
+    )
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (default) or pt2 (torch.export)")
     parser.add_argument("--output", type=Path, help="file to write (default: the checkpoint's path with .onnx or .pt2)")
     parser.add_argument(

@@ -560,3 +560,65 @@ def test_predict_converts_gray_inputs_and_skips_unreadable_ones(monkeypatch, tmp
     with caplog.at_level(logging.INFO), pytest.warns(UserWarning, match=r"skipped: .*f\.png"):
         _predict(tiny_checkpoint, inputs, "--output_dir", "out", "--overwrite")
     assert re.fullmatch(rf"3 written to out, 4 skipped \({reason}; .*d\.png.*; .*e\.png[^;]*; 1 more warned above\)", caplog.messages[-1])
+
+
+# ------------------------------------------------------------------------------------- translate
+def test_translate_is_predict_with_positional_folders(monkeypatch, tmp_path, tiny_checkpoint, capsys):
+    monkeypatch.chdir(tmp_path)
+    inputs = _write_inputs(tmp_path / "inputs", names=("a.png", "b.jpg", "c.bmp"))
+    options = ["--data.num_workers=0", *QUIET]
+    assert run(["translate", str(tiny_checkpoint), str(inputs), "out", *options]) is None
+    assert sorted(_files(tmp_path / "out")) == ["a.png", "b.jpg", "c.bmp.png"]
+    # It says which predict it runs, so the options its errors name are the ones shown.
+    assert f"i2i-zoo predict --ckpt_path {tiny_checkpoint} --data.predict_dir {inputs} --output_dir out" in capsys.readouterr().err
+
+    with pytest.raises(FileExistsError, match="--output_dir out is not empty: .*--overwrite"):
+        run(["translate", str(tiny_checkpoint), str(inputs), "out", *options])
+    run(["translate", str(tiny_checkpoint), str(inputs), "out", "--overwrite", *options])
+    with pytest.raises(ValueError, match=r"--output_dir .*inputs holds the input .*inputs/a\.png"):
+        run(["translate", str(tiny_checkpoint), str(inputs), str(inputs), "--overwrite", *options])
+    with pytest.raises(FileNotFoundError, match="INPUT missing is not a folder: translate reads a folder of images"):
+        run(["translate", str(tiny_checkpoint), "missing", "out"])
+    assert sorted(_files(tmp_path / "inputs")) == ["a.png", "b.jpg", "c.bmp"]
+
+
+def test_translate_names_the_method_of_a_checkpoint_that_does_not(monkeypatch, tmp_path, tiny_checkpoint):
+    monkeypatch.chdir(tmp_path)
+    checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+    del checkpoint["hyper_parameters"]["_class_path"]
+    torch.save(checkpoint, tmp_path / "bare.ckpt")
+    inputs = _write_inputs(tmp_path / "inputs")
+    arguments = ["translate", "bare.ckpt", str(inputs), "out", "--data.num_workers=0", *QUIET]
+    with pytest.raises(ValueError, match="bare.ckpt does not name its method .*pass --model with one of Pix2Pix"):
+        run(arguments)
+    run([*arguments, "--model-class", "Pix2Pix"])
+    assert sorted(_files(tmp_path / "out")) == ["a.png", "b.jpg"]
+
+
+def test_help_lists_every_command_and_version_prints_it(capsys):
+    from i2i_zoo import __version__
+    from i2i_zoo.cli import TOOL_COMMANDS, TRAINER_COMMANDS
+
+    for arguments in ([], ["--help"], ["-h"]):
+        assert run(arguments) is None
+        lines = capsys.readouterr().out.splitlines()
+        for command in [*TRAINER_COMMANDS, *TOOL_COMMANDS]:
+            assert any(re.fullmatch(rf"  {command} +\S.*", line) for line in lines), command
+    assert {"fit", "validate", "test", "predict", "translate", "demo", "convert", "export", "class-accuracy"} <= {*TRAINER_COMMANDS, *TOOL_COMMANDS}
+    run(["--version"])
+    assert capsys.readouterr().out == f"i2i-zoo {__version__}\n"
+
+
+def test_a_command_line_call_gives_no_lightning_args_warning(tmp_path):
+    """Every call warned that LightningCLI's args parameter is meant for calls from Python."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run(
+        [sys.executable, "-m", "i2i_zoo", "fit", "-c", str(RECIPES / "quickstart.yaml"), "--print_config"],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "model:" in result.stdout and "args parameter" not in result.stderr

@@ -117,7 +117,8 @@ def test_cli_needs_model_class_for_checkpoint_without_class_path(python_checkpoi
         run(["export", "--ckpt", str(python_checkpoint), "--format", "onnx", "--output", str(output)])
     with pytest.raises(ValueError, match="--model-class 'Pix2pix': method 'Pix2pix' is not registered; the zoo has Pix2Pix, Cycle"):
         run(["export", "--ckpt", str(python_checkpoint), "--format", "onnx", "--output", str(output), "--model-class", "Pix2pix"])
-    run(["export", "--ckpt", str(python_checkpoint), "--format", "onnx", "--output", str(output), "--model-class", "Pix2Pix"])
+    # --ckpt_path, as predict spells it, is the same option.
+    run(["export", "--ckpt_path", str(python_checkpoint), "--format", "onnx", "--output", str(output), "--model-class", "Pix2Pix"])
     trained = Pix2Pix.load_from_checkpoint(python_checkpoint, map_location="cpu")
     assert_matches(output, trained.G, images(1, 3, 96, 64))
 
