@@ -545,3 +545,17 @@ def test_predict_converts_gray_inputs_and_skips_unreadable_ones(monkeypatch, tmp
     with caplog.at_level(logging.INFO), pytest.warns(UserWarning, match=r"skipped: .*f\.png"):
         _predict(tiny_checkpoint, inputs, "--output_dir", "out", "--overwrite")
     assert re.fullmatch(rf"3 written to out, 4 skipped \({reason}; .*d\.png.*; .*e\.png[^;]*; 1 more warned above\)", caplog.messages[-1])
+
+
+def test_a_config_gives_the_datamodule_an_augmentation_pipeline(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    pipeline = {"transform": {"__class_fullname__": "HorizontalFlip", "p": 1.0}}
+    overlay = tmp_path / "augment.yaml"
+    overlay.write_text(yaml.safe_dump({"data": {"init_args": {"augmentations": pipeline}}}))
+    config = _printed_config(capsys, RECIPES / "quickstart.yaml", overlay)
+    assert config["data"]["init_args"]["augmentations"] == pipeline
+    # Instantiation reads it: a pipeline albumentations cannot build fails before training.
+    pipeline["transform"]["__class_fullname__"] = "NoSuchTransform"
+    overlay.write_text(yaml.safe_dump({"data": {"init_args": {"augmentations": pipeline}}}))
+    with pytest.raises(ValueError, match=r"data\.augmentations is not a valid albumentations pipeline"):
+        run(["fit", "-c", str(RECIPES / "quickstart.yaml"), "-c", str(overlay), "--trainer.fast_dev_run", "true"])
