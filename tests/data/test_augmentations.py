@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import albumentations as A
@@ -102,3 +103,13 @@ def test_the_unpaired_datamodule_takes_them_too(make_unpaired) -> None:
 def test_an_invalid_pipeline_names_the_option(augmentations, error) -> None:
     with pytest.raises((ValueError, FileNotFoundError), match=r"data\.augmentations.*" + error.replace(".", r"\.")):
         PairedDataModule("unused", augmentations=augmentations)
+
+
+def test_a_json_file_gives_the_pipeline_of_its_dict(identical_halves, tmp_path) -> None:
+    pipeline = tmp_path / "augmentations.json"
+    pipeline.write_text(json.dumps(FLIP_AND_BRIGHTEN))
+    from_file = PairedDataModule(str(identical_halves), augmentations=str(pipeline), **NO_PREPROCESSING)
+    from_dict = PairedDataModule(str(identical_halves), augmentations=FLIP_AND_BRIGHTEN, **NO_PREPROCESSING)
+    for dm in (from_file, from_dict):
+        dm.setup("fit")
+    torch.testing.assert_close(from_file.train_dataset[(1, 2)]["B"], from_dict.train_dataset[(1, 2)]["B"])
