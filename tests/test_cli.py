@@ -622,3 +622,17 @@ def test_a_command_line_call_gives_no_lightning_args_warning(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "model:" in result.stdout and "args parameter" not in result.stderr
+
+
+def test_a_config_gives_the_datamodule_an_augmentation_pipeline(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    pipeline = {"transform": {"__class_fullname__": "HorizontalFlip", "p": 1.0}}
+    overlay = tmp_path / "augment.yaml"
+    overlay.write_text(yaml.safe_dump({"data": {"init_args": {"augmentations": pipeline}}}))
+    config = _printed_config(capsys, RECIPES / "quickstart.yaml", overlay)
+    assert config["data"]["init_args"]["augmentations"] == pipeline
+    # Instantiation reads it: a pipeline albumentations cannot build fails before training.
+    pipeline["transform"]["__class_fullname__"] = "NoSuchTransform"
+    overlay.write_text(yaml.safe_dump({"data": {"init_args": {"augmentations": pipeline}}}))
+    with pytest.raises(ValueError, match=r"data\.augmentations is not a valid albumentations pipeline"):
+        run(["fit", "-c", str(RECIPES / "quickstart.yaml"), "-c", str(overlay), "--trainer.fast_dev_run", "true"])

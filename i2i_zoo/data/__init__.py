@@ -14,7 +14,7 @@ from i2i_zoo.data.io import (
     write_image,
 )
 from i2i_zoo.data.multi_domain import MultiDomainDataModule, MultiDomainDataset
-from i2i_zoo.data.paired import AlignedDataset, PairedDataModule
+from i2i_zoo.data.paired import AlignedDataset, PairedDataModule, TwoFolderPairedDataset
 from i2i_zoo.data.reference import (
     AffineWarps,
     ReferencePairDataModule,
@@ -22,7 +22,7 @@ from i2i_zoo.data.reference import (
     SideBySideReferenceDataset,
 )
 from i2i_zoo.data.super_resolution import SuperResolutionDataModule, SuperResolutionDataset
-from i2i_zoo.data.transforms import PREPROCESS_MODES, build_transform, seed_from_torch
+from i2i_zoo.data.transforms import PREPROCESS_MODES, build_transform, load_augmentations, seed_from_torch
 from i2i_zoo.data.unpaired import UnpairedDataModule, UnpairedDataset
 
 __all__ = [
@@ -42,10 +42,12 @@ __all__ = [
     "SideBySideReferenceDataset",
     "SuperResolutionDataModule",
     "SuperResolutionDataset",
+    "TwoFolderPairedDataset",
     "UnpairedDataModule",
     "UnpairedDataset",
     "build_transform",
     "list_images",
+    "load_augmentations",
     "make_degradation",
     "read_image",
     "require_folder",

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_co
 
 from i2i_zoo.data.io import ImageReadError, check_float_range, list_images, match_channels, read_image, to_tensor
 from i2i_zoo.data.stream import _batches_done, _RandomDataset, _StreamLoader, _StreamSampler
-from i2i_zoo.data.transforms import build_transform, seed_from_torch
+from i2i_zoo.data.transforms import build_transform, load_augmentations, seed_from_torch
 from i2i_zoo.distributed import gather_per_rank, own_rank_state, world
 
 
@@ -185,6 +185,10 @@ ARGUMENTS = {
     "crop_size": "size of the training crops; evaluation images are resized to it.",
     "flip": "randomly flip training images horizontally.",
     "preprocess": "``resize_and_crop``, ``crop``, ``resize`` or ``none``.",
+    "augmentations": "extra training augmentations, applied after ``preprocess`` and ``flip`` (with "
+    "one random draw for the images of a pair): an albumentations pipeline in its own "
+    "serialisation, the dict of ``A.to_dict(pipeline)``, or the path (from the working folder) of a "
+    ".yaml/.json file holding it. Unpaired domains draw theirs apart. Their randomness comes from each item's seed, so a resumed run replays them.",
     "batch_size": "images per batch for training, validation and testing.",
     "num_workers": "DataLoader worker processes.",
     "val_split": "folder under ``root`` used for validation; null for none.",
@@ -480,9 +484,9 @@ class _FolderDataModule(L.LightningDataModule):
 @document_arguments()
 class _PreprocessedDataModule(_FolderDataModule):
     """A folder datamodule with pix2pix's preprocessing options (``load_size``, ``crop_size``,
-    ``flip``, ``preprocess``) and their batch size: the arguments the paired, unpaired and
-    reference-pair datamodules share, declared once (theirs pass them on as ``**kwargs``, which
-    LightningCLI follows for options and help)."""
+    ``flip``, ``preprocess``), the user's training ``augmentations`` and their batch size: the
+    arguments the paired, unpaired and reference-pair datamodules share, declared once (theirs
+    pass them on as ``**kwargs``, which LightningCLI follows for options and help)."""
 
     _same_size_hint = "data.preprocess to resize_and_crop, crop or resize, or "
 
@@ -492,6 +496,7 @@ class _PreprocessedDataModule(_FolderDataModule):
         crop_size: int = 256,
         flip: bool = True,
         preprocess: str = "resize_and_crop",
+        augmentations: str | dict | None = None,
         batch_size: int = 1,
         **kwargs,
     ) -> None:
@@ -502,5 +507,6 @@ class _PreprocessedDataModule(_FolderDataModule):
 
     def _transform(self, train: bool) -> A.Compose:
         hp = self.hparams
-        return build_transform(hp.load_size, hp.crop_size, hp.flip, train, hp.preprocess)
+        augmentations = load_augmentations(hp.augmentations) if train else None
+        return build_transform(hp.load_size, hp.crop_size, hp.flip, train, hp.preprocess, augmentations)
 
