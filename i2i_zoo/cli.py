@@ -1,5 +1,5 @@
 """The `i2i-zoo` command: LightningCLI (fit, validate, test, predict) plus tool subcommands that
-are not Trainer methods (demo, convert, export, class-accuracy, translate), dispatched before it."""
+are not Trainer methods (demo, convert, export, class-accuracy, score, translate), dispatched before it."""
 
 from __future__ import annotations
 
@@ -322,6 +322,12 @@ def class_accuracy_command(argv: list[str]) -> None:
     class_accuracy_main(argv)
 
 
+def score_command(argv: list[str]) -> None:
+    from i2i_zoo.metrics.score import main as score_main
+
+    score_main(argv)
+
+
 def translate_command(argv: list[str]) -> None:
     """`i2i-zoo translate CKPT INPUT OUTPUT`: predict's short form. It runs `i2i-zoo predict
     --ckpt_path CKPT --data.predict_dir INPUT --output_dir OUTPUT` (printed first), so the outputs
@@ -378,6 +384,7 @@ TOOL_COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "convert": (convert_command, "an original implementation's weights -> an i2i-zoo checkpoint, and back"),
     "export": (export_command, "a checkpoint's generator -> ONNX or a torch.export .pt2 program"),
     "class-accuracy": (class_accuracy_command, "RC and FC class accuracies of translations into classes"),
+    "score": (score_command, "FID, KID, PSNR, SSIM between two folders of images: i2i-zoo score --real DIR --fake DIR"),
 }
 
 

@@ -604,7 +604,7 @@ def test_help_lists_every_command_and_version_prints_it(capsys):
         lines = capsys.readouterr().out.splitlines()
         for command in [*TRAINER_COMMANDS, *TOOL_COMMANDS]:
             assert any(re.fullmatch(rf"  {command} +\S.*", line) for line in lines), command
-    assert {"fit", "validate", "test", "predict", "translate", "demo", "convert", "export", "class-accuracy"} <= {*TRAINER_COMMANDS, *TOOL_COMMANDS}
+    assert {"fit", "validate", "test", "predict", "translate", "demo", "convert", "export", "class-accuracy", "score"} <= {*TRAINER_COMMANDS, *TOOL_COMMANDS}
     run(["--version"])
     assert capsys.readouterr().out == f"i2i-zoo {__version__}\n"
 

@@ -11,15 +11,15 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import Metric
-from torchmetrics.image import KernelInceptionDistance
 
 from i2i_zoo.methods.base import EvalImages
 from i2i_zoo.metrics.features import (
     FeatureCache,
     GroupedFeatures,
-    PrecomputedFeatures,
     content_digest,
     default_cache_dir,
+    extract_features,
+    kid_of_features,
     module_fingerprint,
     quantize,
 )
@@ -161,7 +161,7 @@ class ImageQualityMetrics(ScheduledEvaluation):
         distribution = [m for m in self.metrics if m in DISTRIBUTION_METRICS]
         if distribution:
             self._groups.setdefault(name, {})
-            fake_features = self._extract(quantize(images.fake))
+            fake_features = extract_features(self.extractor, quantize(images.fake))
             counts[0] += len(fake_features)
             self._features.update(fake_features, name, real=False)
             if images.real is not None and len(images.real):
@@ -185,18 +185,11 @@ class ImageQualityMetrics(ScheduledEvaluation):
             else:
                 metrics[metric].update(measured, reference)
 
-    def _extract(self, pixels: Tensor) -> Tensor:
-        # Full float32 convolutions: TF32 (PyTorch's default for cuDNN on Ampere and later) moves
-        # Inception features by ~5e-4 relative (measured on an H200) for a 2.3x speed-up.
-        cudnn = torch.backends.cudnn
-        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False):
-            return self.extractor(pixels.float() / 255.0).float().flatten(1)
-
     def _real_features(self, pixels: Tensor, device: torch.device) -> Tensor:
         digest = content_digest(pixels)
         features = self._cache.get(digest, device)
         if features is None:
-            features = self._extract(pixels)
+            features = extract_features(self.extractor, pixels)
             self._cache.put(digest, features)
         return features
 
@@ -278,16 +271,7 @@ class ImageQualityMetrics(ScheduledEvaluation):
         if "kid" in distribution:
             if samples >= self.kid_subset_size:
                 real, fake = self._features.features(group, real=True), self._features.features(group, real=False)
-                # KID draws its subsets at random: the same subsets every epoch, training's RNG untouched.
-                kid = KernelInceptionDistance(
-                    PrecomputedFeatures(real.shape[1]), subsets=self.kid_subsets, subset_size=self.kid_subset_size,
-                    sync_on_compute=False,  # the features are already those of all processes
-                ).to(real.device)
-                kid.update(real, real=True)
-                kid.update(fake, real=False)
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(0)
-                    values["kid_mean"], values["kid_std"] = kid.compute()
+                values["kid_mean"], values["kid_std"] = kid_of_features(real, fake, self.kid_subsets, self.kid_subset_size)
             else:
                 rank_zero_warn(
                     f"KID of {group!r} skipped: {samples} images, fewer than its subset size "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torchmetrics.image import KernelInceptionDistance
 from torchmetrics.utilities.distributed import gather_all_tensors
 
 from i2i_zoo.metrics.fid import FeatureSums
@@ -27,6 +28,15 @@ def quantize(images: Tensor) -> Tensor:
     so metrics see what a user who saves the translations would measure."""
     pixels = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
+
+
+def extract_features(extractor: nn.Module, pixels: Tensor) -> Tensor:
+    """N x D float32 features of N x 3 x H x W 8-bit images, given to `extractor` as floats in [0, 1]."""
+    # Full float32 convolutions: TF32 (PyTorch's default for cuDNN on Ampere and later) moves
+    # Inception features by ~5e-4 relative (measured on an H200) for a 2.3x speed-up.
+    cudnn = torch.backends.cudnn
+    with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False):
+        return extractor(pixels.float() / 255.0).float().flatten(1)
 
 
 def content_digest(pixels: Tensor) -> str:
@@ -56,6 +66,21 @@ class PrecomputedFeatures(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return features
+
+
+def kid_of_features(real: Tensor, fake: Tensor, subsets: int, subset_size: int) -> tuple[Tensor, Tensor]:
+    """KID's mean and standard deviation over `subsets` random subsets of `subset_size` features of
+    each set (torchmetrics' estimate, not synced: the features are already all of them). The
+    subsets are drawn with seed 0, so they are the same on every call, and the caller's RNG is
+    left untouched."""
+    kid = KernelInceptionDistance(
+        PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=subset_size, sync_on_compute=False
+    ).to(real.device)
+    kid.update(real, real=True)
+    kid.update(fake, real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return kid.compute()
 
 
 class FeatureCache:
