@@ -59,6 +59,25 @@ def _printed_config(capsys, *recipes: Path) -> dict:
     return yaml.safe_load(capsys.readouterr().out)
 
 
+@pytest.mark.parametrize(
+    "recipe, option, value, choice",
+    [
+        ("cyclegan/demo.yaml", "--model.init_args.gan_mode", "lsgann", "lsgan"),
+        ("pix2pix/facades.yaml", "--model.init_args.norm", "instances", "instance"),
+        ("pix2pix/facades.yaml", "--data.init_args.layout", "sidebyside", "side_by_side"),
+        ("pix2pix/facades.yaml", "--data.init_args.preprocess", "resize_crop", "resize_and_crop"),
+    ],
+    ids=["method", "method_net_option", "datamodule", "datamodule_base_option"],
+)
+def test_a_wrong_choice_fails_at_parse_time_naming_the_option_and_its_choices(recipe, option, value, choice, capsys):
+    # Choice options are typed Literal[...], so jsonargparse rejects a typo before any __init__ runs.
+    with pytest.raises(SystemExit) as exit_info:
+        run(["fit", "-c", str(RECIPES / recipe), option, value, "--print_config"])
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert option.rsplit(".", 1)[1] in err and repr(choice) in err and value in err
+
+
 def test_the_ddp_overlay_composes_after_a_method_recipe(capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     config = _printed_config(capsys, RECIPES / "cyclegan" / "horse2zebra.yaml", RECIPES / "ddp.yaml")

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_co
 
 from i2i_zoo.data.io import ImageReadError, check_float_range, list_images, match_channels, read_image, to_tensor
 from i2i_zoo.data.stream import _batches_done, _RandomDataset, _StreamLoader, _StreamSampler
-from i2i_zoo.data.transforms import build_transform, load_augmentations, seed_from_torch
+from i2i_zoo.data.transforms import PreprocessMode, build_transform, load_augmentations, seed_from_torch
 from i2i_zoo.distributed import gather_per_rank, own_rank_state, world
 
 
@@ -495,7 +495,7 @@ class _PreprocessedDataModule(_FolderDataModule):
         load_size: int = 286,
         crop_size: int = 256,
         flip: bool = True,
-        preprocess: str = "resize_and_crop",
+        preprocess: PreprocessMode = "resize_and_crop",
         augmentations: str | dict | None = None,
         batch_size: int = 1,
         **kwargs,

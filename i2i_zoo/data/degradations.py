@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -118,6 +119,8 @@ DEGRADATIONS: dict[str, Callable[..., Array]] = {
     "noise": noisy_bicubic,
     "shift": shifted_bicubic,
 }
+DEGRADATION_NAMES = tuple(DEGRADATIONS)
+DegradationName = Literal[DEGRADATION_NAMES]
 
 
 def make_degradation(

@@ -5,7 +5,7 @@ vector or a condition vector. Each layout is a row of ``LAYOUTS``; its reader is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import albumentations as A
 import cv2
@@ -107,6 +107,7 @@ LAYOUTS = {
     "csv": _Layout("continuous", "the condition column names", demo="conditions"),
 }
 MULTI_DOMAIN_LAYOUTS = tuple(LAYOUTS)
+MultiDomainLayout = Literal[MULTI_DOMAIN_LAYOUTS]
 _MULTI_DOMAIN = (
     "(data.layout folders: root/<split>/<domain>/; class_folders: root/<domain>/; celeba: root/images/ "
     "+ root/list_attr_celeba.txt; ganimation: root/imgs/ + root/aus_openface.pkl + root/<split>_ids.csv; "
@@ -196,7 +197,7 @@ class MultiDomainDataModule(_FolderDataModule):
     def __init__(
         self,
         root: str | None = None,
-        layout: str = "folders",
+        layout: MultiDomainLayout = "folders",
         domains: list[str] | None = None,
         image_size: int = 128,
         center_crop: int | None = None,

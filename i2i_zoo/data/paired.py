@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import albumentations as A
 import torch
@@ -27,6 +28,7 @@ _PAIRED = (
     "folders root/A/<split>/ and root/B/<split>/ holding A and B images of matching names)"
 )
 PAIRED_LAYOUTS = ("side_by_side", "folders")
+PairedLayout = Literal[PAIRED_LAYOUTS]
 
 
 class AlignedDataset(_SideBySideDataset):
@@ -129,7 +131,7 @@ class PairedDataModule(_PreprocessedDataModule):
     def __init__(
         self,
         root: str | None = None,
-        layout: str = "side_by_side",
+        layout: PairedLayout = "side_by_side",
         channels_A: int = 3,
         channels_B: int = 3,
         val_split: str | None = "val",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Literal
 
 import albumentations as A
 import cv2
@@ -31,6 +32,7 @@ _REFERENCE = (
     "root/<split>/ holding source|reference images; splits train, val, test)"
 )
 REFERENCE_LAYOUTS = ("folders", "side_by_side")
+ReferenceLayout = Literal[REFERENCE_LAYOUTS]
 
 
 class AffineWarps:
@@ -202,7 +204,7 @@ class ReferencePairDataModule(_PreprocessedDataModule):
     def __init__(
         self,
         root: str | None = None,
-        layout: str = "folders",
+        layout: ReferenceLayout = "folders",
         source_folder: str = "source",
         reference_folder: str = "reference",
         channels: int = 3,

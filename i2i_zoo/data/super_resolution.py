@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from i2i_zoo.data.base import _check_channels, _FolderDataModule, document_arguments
-from i2i_zoo.data.degradations import Degradation, make_degradation, modcrop
+from i2i_zoo.data.degradations import Degradation, DegradationName, make_degradation, modcrop
 from i2i_zoo.data.io import ImageReadError, list_images, read_image, require_folder, to_tensor
 from i2i_zoo.data.stream import _RandomDataset
 
@@ -206,7 +206,7 @@ class SuperResolutionDataModule(_FolderDataModule):
         val_lr: str | None = "DIV2K_valid_LR_bicubic/X{scale}",
         test_hr: str | None = "DIV2K_valid_HR",
         test_lr: str | None = "DIV2K_valid_LR_bicubic/X{scale}",
-        degradation: str = "bicubic",
+        degradation: DegradationName = "bicubic",
         blur_sigma: float = 1.6,
         noise_sigma: float = 10.0,
         max_shift: float = 0.5,

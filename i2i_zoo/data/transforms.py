@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import albumentations as A
 import cv2
@@ -11,6 +12,7 @@ import torch
 import yaml
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "resize", "none")
+PreprocessMode = Literal[PREPROCESS_MODES]
 
 
 def build_transform(
@@ -18,7 +20,7 @@ def build_transform(
     crop_size: int,
     flip: bool,
     train: bool,
-    preprocess: str = "resize_and_crop",
+    preprocess: PreprocessMode = "resize_and_crop",
     augmentations: A.BaseCompose | A.BasicTransform | None = None,
 ) -> A.Compose:
     """Build the pix2pix/CycleGAN preprocessing for float HWC images.

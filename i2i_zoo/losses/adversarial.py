@@ -1,7 +1,7 @@
 """Adversarial losses and the gradient penalties that regularize their discriminators."""
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from typing import Callable, Literal, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -19,6 +19,7 @@ _LOSSES: dict[str, tuple[Callable[[Tensor], Tensor], ...]] = {
 }
 _ALIASES = {"softplus": "vanilla"}
 GAN_MODES = (*_LOSSES, *_ALIASES)
+GanMode = Literal[GAN_MODES]
 
 
 class GANLoss(nn.Module):

@@ -2,12 +2,15 @@
 (StarGAN's and GANimation's discriminators), computed in float32."""
 from __future__ import annotations
 
+from typing import Literal
+
 import torch.nn.functional as F
 from torch import Tensor
 
 # exclusive: one domain per image, labels are class indices (N,); attributes: any number per
 # image, labels are 0/1 vectors (N, K).
 LABEL_TYPES = ("attributes", "exclusive")
+LabelType = Literal[LABEL_TYPES]
 
 
 def domain_classification_loss(logits: Tensor, labels: Tensor, label_type: str) -> Tensor:

@@ -5,7 +5,7 @@ documents each choice it leaves open (docs/methods/asymgan.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -16,11 +16,12 @@ from i2i_zoo.losses import GANLoss, total_variation
 from i2i_zoo.losses.perceptual import PerceptualLoss, load_perceptual_loss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, file_seed, frozen, translate_any_size
 from i2i_zoo.methods.image_pool import ImagePool
-from i2i_zoo.methods.optimizers import OptimizerSpec, adam_pair, policy_schedule
+from i2i_zoo.methods.optimizers import LrPolicy, OptimizerSpec, adam_pair, policy_schedule
 from i2i_zoo.nets import PatchGANDiscriminator, init_weights
 from i2i_zoo.nets.asymgan import (
     MIN_Z_MAP_SIDE,
     Z_INJECTIONS,
+    ZInjection,
     AuxiliaryEncoder,
     AuxiliaryGenerator,
     FixedLatentGenerator,
@@ -33,6 +34,9 @@ DIRECTIONS = ("XtoY", "YtoX")
 DOMAINS = ("A", "B")
 # The extension terms of Eq. 19, by their weights.
 EXTENSION_LAMBDAS = ("lambda5", "lambda6", "lambda7", "lambda8", "lambda9")
+Variant = Literal[VARIANTS]
+Direction = Literal[DIRECTIONS]
+Domain = Literal[DOMAINS]
 
 
 class AsymGAN(I2IMethod):
@@ -106,12 +110,12 @@ class AsymGAN(I2IMethod):
 
     def __init__(
         self,
-        rich_domain: str = "A",
+        rich_domain: Domain = "A",
         channels_A: int = 3,
         channels_B: int = 3,
         image_size: int = 128,
-        variant: str = "ext",
-        z_injection: str | None = None,
+        variant: Variant = "ext",
+        z_injection: ZInjection | None = None,
         z_channels: int = 8,
         ngf: int = 64,
         ndf: int = 64,
@@ -132,10 +136,10 @@ class AsymGAN(I2IMethod):
         lr_g: float = 2e-4,
         lr_d: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.999),
-        lr_policy: str = "linear",
+        lr_policy: LrPolicy = "linear",
         n_epochs: int = 100,
         n_epochs_decay: int = 100,
-        direction: str = "YtoX",
+        direction: Direction = "YtoX",
         predict_seed: int = 0,
         predict_samples: int = 1,
         ema_decay: float = 0.0,

@@ -4,7 +4,7 @@ Training for High Fidelity Natural Image Synthesis", ICLR 2019), trained as BigG
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,7 @@ from i2i_zoo.methods.optimizers import OptimizerSpec
 from i2i_zoo.nets.biggan import BigGANDiscriminator, BigGANGenerator
 
 EVALUATION_GROUPS = ("classes", "all")
+EvaluationGroups = Literal[EVALUATION_GROUPS]
 
 
 class BigGAN(I2IMethod):
@@ -102,7 +103,7 @@ class BigGAN(I2IMethod):
         num_D_accumulations: int = 1,
         G_ortho_weight: float = 0.0,
         D_ortho_weight: float = 0.0,
-        evaluation_groups: str = "classes",
+        evaluation_groups: EvaluationGroups = "classes",
         samples_per_class: int = 10,
         predict_classes: list[str] | list[int] | None = None,
         predict_seed: int = 0,

@@ -5,7 +5,7 @@ it leaves open (docs/methods/bilgan.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from i2i_zoo.losses import (
     load_identity_encoder,
     teacher_scores,
 )
-from i2i_zoo.losses.classification import LABEL_TYPES
+from i2i_zoo.losses.classification import LABEL_TYPES, LabelType
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen, translate_any_size
 from i2i_zoo.methods.domain_labels import DomainLabels, Target
 from i2i_zoo.methods.optimizers import OptimizerSpec, adam_pair, policy_schedule
@@ -32,6 +32,9 @@ from i2i_zoo.nets.bilgan import HighResolutionTranslator, LowResolutionTranslato
 GAN_MODES = ("lsgan", "vanilla")
 IMPORTANCE_INPUTS = ("fake", "real")
 IDENTITY_LOSSES = ("mi", "cycle", "none")
+BiLGANGanMode = Literal[GAN_MODES]
+ImportanceInput = Literal[IMPORTANCE_INPUTS]
+IdentityLoss = Literal[IDENTITY_LOSSES]
 
 
 class BiLGAN(DomainLabels, I2IMethod):
@@ -99,7 +102,7 @@ class BiLGAN(DomainLabels, I2IMethod):
     def __init__(
         self,
         domains: list[str] | None = None,
-        label_type: str = "attributes",
+        label_type: LabelType = "attributes",
         image_size: int = 1024,
         low_size: int = 256,
         g_conv_dim: int = 64,
@@ -110,9 +113,9 @@ class BiLGAN(DomainLabels, I2IMethod):
         g2_features: int = 64,
         g2_blocks: int = 16,
         uv_channels: int = 0,
-        gan_mode: str = "lsgan",
-        importance_input: str = "fake",
-        identity_loss: str = "mi",
+        gan_mode: BiLGANGanMode = "lsgan",
+        importance_input: ImportanceInput = "fake",
+        identity_loss: IdentityLoss = "mi",
         identity_encoder: str | None = None,
         identity_weights: str | None = None,
         lambda_adv: float = 1.0,

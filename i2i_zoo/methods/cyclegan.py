@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -10,12 +10,16 @@ from torch.nn.functional import l1_loss
 
 from i2i_zoo.distributed import gather_per_rank, own_rank_state
 from i2i_zoo.losses import GANLoss
+from i2i_zoo.losses.adversarial import GanMode
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen
 from i2i_zoo.methods.image_pool import ImagePool
-from i2i_zoo.methods.optimizers import OptimizerSpec, adam_pair, policy_schedule
+from i2i_zoo.methods.optimizers import LrPolicy, OptimizerSpec, adam_pair, policy_schedule
 from i2i_zoo.nets import PatchGANDiscriminator, build_generator, init_weights
+from i2i_zoo.nets.generators import GeneratorName
+from i2i_zoo.nets.layers import InitType, Norm
 
 DIRECTIONS = ("AtoB", "BtoA")
+Direction = Literal[DIRECTIONS]
 
 
 class CycleGAN(I2IMethod):
@@ -60,15 +64,15 @@ class CycleGAN(I2IMethod):
         channels_A: int = 3,
         channels_B: int = 3,
         image_size: int = 256,
-        generator: str = "resnet_9blocks",
+        generator: GeneratorName = "resnet_9blocks",
         ngf: int = 64,
         ndf: int = 64,
         n_layers_D: int = 3,
-        norm: str = "instance",
+        norm: Norm = "instance",
         use_dropout: bool = False,
-        init_type: str = "normal",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
-        gan_mode: str = "lsgan",
+        gan_mode: GanMode = "lsgan",
         lambda_A: float = 10.0,
         lambda_B: float = 10.0,
         lambda_identity: float = 0.5,
@@ -76,10 +80,10 @@ class CycleGAN(I2IMethod):
         lr_g: float = 2e-4,
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
-        lr_policy: str = "linear",
+        lr_policy: LrPolicy = "linear",
         n_epochs: int = 100,
         n_epochs_decay: int = 100,
-        direction: str = "AtoB",
+        direction: Direction = "AtoB",
         ema_decay: float = 0.0,
         ema_start: int = 0,
     ):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,9 @@ from i2i_zoo.nets.deepi2i import Adaptors, BigGANEncoder, DeepI2ITranslator, Fix
 FEATURE_DISTANCES = ("l1", "mse")
 FEATURE_PAIRS = ("input", "reference")
 PRETRAINED_GENERATORS = ("G_ema", "G")
+FeatureDistance = Literal[FEATURE_DISTANCES]
+FeaturePairs = Literal[FEATURE_PAIRS]
+PretrainedGenerator = Literal[PRETRAINED_GENERATORS]
 # The authors' weights by side: w_r of the adaptors, alpha_r of the feature loss.
 TRANSFER_ADAPTOR_WEIGHT = 0.1
 SCRATCH_ADAPTOR_WEIGHTS = {4: 1.0, 8: 1.0, 16: 1.0, 32: 0.1}
@@ -125,13 +128,13 @@ class DeepI2I(I2IMethod):
         G_attn: list[int] = (64,),
         D_attn: list[int] = (64,),
         pretrained: str | None = None,
-        pretrained_generator: str = "G_ema",
+        pretrained_generator: PretrainedGenerator = "G_ema",
         from_scratch: bool = False,
         adaptor_weights: dict[int, float] | None = None,
         feature_weights: dict[int, float] | None = None,
         feature_weight: float = 1.0,
-        feature_distance: str = "l1",
-        feature_pairs: str = "input",
+        feature_distance: FeatureDistance = "l1",
+        feature_pairs: FeaturePairs = "input",
         lr_g: float = 1e-4,
         lr_d: float = 4e-4,
         betas: tuple[float, float] = (0.0, 0.999),

@@ -11,7 +11,7 @@ from torch.nn.functional import l1_loss
 
 from i2i_zoo.losses import GANLoss, condition_regression_loss, gradient_penalty, total_variation
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen, translate_any_size
-from i2i_zoo.methods.optimizers import OptimizerSpec, adam_pair, policy_schedule
+from i2i_zoo.methods.optimizers import LrPolicy, OptimizerSpec, adam_pair, policy_schedule
 from i2i_zoo.nets import init_weights
 from i2i_zoo.nets.ganimation import GANimationGenerator, GANimationTranslator, compose
 from i2i_zoo.nets.stargan import StarGANDiscriminator
@@ -93,7 +93,7 @@ class GANimation(I2IMethod):
         lr_g: float = 1e-4,
         lr_d: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.999),
-        lr_policy: str = "linear",
+        lr_policy: LrPolicy = "linear",
         n_epochs: int = 21,
         n_epochs_decay: int = 9,
         predict_target: list[float] | dict[str, float] | None = None,

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Literal, Union
 
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, LRScheduler
 
 SCHEDULE_UNITS = ("epoch", "iteration")
+# The `lr_policy` choices of most methods (`policy_schedule`'s default).
+LR_POLICIES = ("linear", "constant")
+LrPolicy = Literal[LR_POLICIES]
 # The parameters of one optimizer: an iterable of parameters, or parameter groups (dicts with
 # "params" and optionally "lr", "name" and any other per-group optimizer argument).
 Parameters = Union[Iterable[nn.Parameter], list[dict[str, Any]]]
@@ -172,7 +175,7 @@ def _part_size(size: int, parts: int) -> int:
 
 def policy_schedule(
     lr_policy: str,
-    choices: tuple[str, ...] = ("linear", "constant"),
+    choices: tuple[str, ...] = LR_POLICIES,
     n_epochs: int = 100,
     n_epochs_decay: int = 100,
     lr_decay_rate: float = 0.96,

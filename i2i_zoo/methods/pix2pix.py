@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i_zoo.losses import GANLoss
+from i2i_zoo.losses.adversarial import GanMode
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen, train_mode_without_stat_updates
-from i2i_zoo.methods.optimizers import OptimizerSpec, adam_pair, policy_schedule
+from i2i_zoo.methods.optimizers import LrPolicy, OptimizerSpec, adam_pair, policy_schedule
 from i2i_zoo.nets import PatchGANDiscriminator, UnetGenerator, init_weights
+from i2i_zoo.nets.layers import InitType, Norm
 
 DIRECTIONS = ("AtoB", "BtoA")
 INFERENCE_MODES = ("train", "eval")
+Direction = Literal[DIRECTIONS]
+InferenceMode = Literal[INFERENCE_MODES]
 
 
 class Pix2Pix(I2IMethod):
@@ -57,24 +61,24 @@ class Pix2Pix(I2IMethod):
         channels_A: int = 3,
         channels_B: int = 3,
         image_size: int = 256,
-        direction: str = "AtoB",
+        direction: Direction = "AtoB",
         ngf: int = 64,
         ndf: int = 64,
         num_downs: int = 8,
         n_layers_D: int = 3,
-        norm: str = "batch",
+        norm: Norm = "batch",
         use_dropout: bool = True,
-        init_type: str = "normal",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
-        gan_mode: str = "vanilla",
+        gan_mode: GanMode = "vanilla",
         lambda_L1: float = 100.0,
         lr_g: float = 2e-4,
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
-        lr_policy: str = "linear",
+        lr_policy: LrPolicy = "linear",
         n_epochs: int = 100,
         n_epochs_decay: int = 100,
-        inference_mode: str = "train",
+        inference_mode: InferenceMode = "train",
         ema_decay: float = 0.0,
         ema_start: int = 0,
     ):

@@ -5,7 +5,7 @@ transfer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -15,9 +15,13 @@ from i2i_zoo.losses import SpatialProfileLoss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, translate_any_size
 from i2i_zoo.methods.optimizers import OptimizerSpec, policy_schedule
 from i2i_zoo.nets import ReferenceTransfer, ResnetGenerator, SRResNet, init_weights
+from i2i_zoo.nets.layers import InitType, Norm
+from i2i_zoo.nets.srresnet import SRResNetNorm
 
 DIRECTIONS = ("AtoB", "BtoA")
 LR_POLICIES = ("constant", "exponential")
+Direction = Literal[DIRECTIONS]
+SPLLrPolicy = Literal[LR_POLICIES]
 
 
 class _SPLMethod(I2IMethod):
@@ -98,11 +102,11 @@ class SPL(_SPLMethod):
         self,
         channels_A: int = 3,
         channels_B: int = 3,
-        direction: str = "AtoB",
+        direction: Direction = "AtoB",
         ngf: int = 64,
         n_blocks: int = 9,
-        norm: str = "instance",
-        init_type: str = "normal",
+        norm: Norm = "instance",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
         gp_weight: float = 1.0,
         rgb_weight: float = 1.0,
@@ -111,7 +115,7 @@ class SPL(_SPLMethod):
         l1_weight: float = 0.0,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.9, 0.999),
-        lr_policy: str = "constant",
+        lr_policy: SPLLrPolicy = "constant",
         lr_decay_rate: float = 0.96,
         ema_decay: float = 0.0,
         ema_start: int = 0,
@@ -196,7 +200,7 @@ class SPLSuperResolution(_SPLMethod):
         scale: int = 4,
         num_features: int = 64,
         num_blocks: int = 16,
-        norm: str = "batch",
+        norm: SRResNetNorm = "batch",
         gp_weight: float = 1.0,
         rgb_weight: float = 1.0,
         yuv_weight: float = 1.0,
@@ -204,7 +208,7 @@ class SPLSuperResolution(_SPLMethod):
         l1_weight: float = 0.0,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.9, 0.999),
-        lr_policy: str = "constant",
+        lr_policy: SPLLrPolicy = "constant",
         lr_decay_rate: float = 0.96,
         ema_decay: float = 0.0,
         ema_start: int = 0,
@@ -282,8 +286,8 @@ class SPLReferenceTransfer(_SPLMethod):
         channels: int = 3,
         ngf: int = 64,
         n_blocks: int = 9,
-        norm: str = "instance",
-        init_type: str = "normal",
+        norm: Norm = "instance",
+        init_type: InitType = "normal",
         init_gain: float = 0.02,
         gp_weight: float = 1.0,
         rgb_weight: float = 1.0,
@@ -291,7 +295,7 @@ class SPLReferenceTransfer(_SPLMethod):
         yuv_gradient_weight: float = 1.0,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.9, 0.999),
-        lr_policy: str = "constant",
+        lr_policy: SPLLrPolicy = "constant",
         lr_decay_rate: float = 0.96,
         ema_decay: float = 0.0,
         ema_start: int = 0,

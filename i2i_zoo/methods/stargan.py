@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i_zoo.losses import GANLoss, domain_classification_loss, gradient_penalty
-from i2i_zoo.losses.classification import LABEL_TYPES
+from i2i_zoo.losses.classification import LABEL_TYPES, LabelType
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen
 from i2i_zoo.methods.domain_labels import DomainLabels, Target
 from i2i_zoo.methods.optimizers import OptimizerSpec, Schedule, adam_pair
@@ -63,7 +63,7 @@ class StarGAN(DomainLabels, I2IMethod):
     def __init__(
         self,
         domains: list[str] | None = None,
-        label_type: str = "attributes",
+        label_type: LabelType = "attributes",
         image_size: int = 128,
         g_conv_dim: int = 64,
         d_conv_dim: int = 64,

@@ -7,6 +7,8 @@ shape and D_Z's form open, and the choices here are documented where they are ma
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -17,6 +19,7 @@ from i2i_zoo.nets.patchgan import PatchGANDiscriminator
 from i2i_zoo.nets.resnet_generator import ResnetBlock
 
 Z_INJECTIONS = ("concat", "decoder_concat", "cin")
+ZInjection = Literal[Z_INJECTIONS]
 # F's residual blocks (counted from 0) that take z: concat enters after block 2, the third of six
 # (the paper's Eq. 12 version); cin conditions blocks 2-4, our choice of the paper's "middle 3"
 # of six, starting where concat enters.

@@ -2,12 +2,15 @@
 unet_128, so recipes and imported models name architectures as the papers' code does."""
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
 from i2i_zoo.nets.resnet_generator import ResnetGenerator
 from i2i_zoo.nets.unet import UnetGenerator
 
 GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+GeneratorName = Literal[GENERATORS]
 
 
 def build_generator(name: str, in_channels: int, out_channels: int, ngf: int = 64, norm: str = "instance",

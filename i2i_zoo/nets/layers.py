@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, Literal
 
 import torch.nn as nn
 
 NORMS = ("batch", "instance", "layer", "none")
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
+# Choice types for the options that take these (the command line rejects other values at parse time).
+Norm = Literal[NORMS]
+InitType = Literal[INIT_TYPES]
 
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 

@@ -10,6 +10,7 @@ PyTorch's defaults (momentum 0.1 is TF's decay 0.9; eps 1e-5 where the TF code h
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch.nn as nn
 from torch import Tensor
@@ -18,6 +19,7 @@ from i2i_zoo.nets.layers import conv_bias, get_norm_layer
 
 SCALES = (2, 4, 8)
 SRRESNET_NORMS = ("batch", "none")
+SRResNetNorm = Literal[SRRESNET_NORMS]
 
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int, bias: bool = True) -> nn.Conv2d:
