@@ -411,6 +411,27 @@ def main(argv: list[str] | None = None) -> None:
     run(sys.argv[1:] if argv is None else argv)
 
 
+def check_class_names(argv: list[str]) -> None:
+    """A `--model NAME` or `--data NAME` that names no registered method or datamodule: an error
+    listing them (jsonargparse's own says only that the name is no import path). Dotted import
+    paths and config files are left to jsonargparse."""
+    known = {"--model": list(METHODS), "--data": datamodule_names()}
+    for index, arg in enumerate(argv):
+        option, separator, value = arg.partition("=")
+        if option not in known:
+            continue
+        value = value if separator else (argv[index + 1] if index + 1 < len(argv) else "")
+        if value.isidentifier() and value not in known[option]:
+            what = "method" if option == "--model" else "datamodule"
+            raise ValueError(f"{option} {value} is no {what} of the zoo; choose one of {', '.join(known[option])} (or give a dotted import path)")
+
+
+def datamodule_names() -> list[str]:
+    """The datamodules `--data` knows by their short names."""
+    return sorted(name for name, value in vars(i2i_zoo.data).items()
+                  if inspect.isclass(value) and issubclass(value, LightningDataModule) and not name.startswith("_"))  # fmt: skip
+
+
 def classes_from_checkpoint(argv: list[str]) -> list[str]:
     """For `validate`/`test`/`predict` with `--ckpt_path` and no recipe: the model's class (and the
     datamodule's, else PairedDataModule for predicting a folder) from the checkpoint, so a
@@ -469,6 +490,7 @@ def run(argv: list[str]) -> LightningCLI | None:
     if argv[0] in TOOL_COMMANDS:
         TOOL_COMMANDS[argv[0]][0](argv[1:])
         return None
+    check_class_names(argv)
     argv = classes_from_checkpoint(argv)
     return I2IZooCLI(
         I2IMethod,

@@ -655,3 +655,10 @@ def test_a_config_gives_the_datamodule_an_augmentation_pipeline(capsys, monkeypa
     overlay.write_text(yaml.safe_dump({"data": {"init_args": {"augmentations": pipeline}}}))
     with pytest.raises(ValueError, match=r"data\.augmentations is not a valid albumentations pipeline"):
         run(["fit", "-c", str(RECIPES / "quickstart.yaml"), "-c", str(overlay), "--trainer.fast_dev_run", "true"])
+
+
+def test_an_unknown_method_or_datamodule_lists_the_known_ones():
+    with pytest.raises(ValueError, match="--model NoSuchMethod is no method of the zoo; choose one of Pix2Pix, CycleGAN"):
+        run(["fit", "--model", "NoSuchMethod", "--data", "PairedDataModule"])
+    with pytest.raises(ValueError, match="--data Paired is no datamodule of the zoo; choose one of .*PairedDataModule"):
+        run(["fit", "--model=Pix2Pix", "--data=Paired"])
