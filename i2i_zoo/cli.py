@@ -85,7 +85,7 @@ class I2IZooCLI(LightningCLI):
         given = {}
         if isinstance(model, Namespace) and isinstance(model.get("init_args"), Namespace):
             given = {name: model.init_args[name] for name in _command_line_model_options(self._argv) if name in model.init_args}
-        # A checkpoint that does not name its class takes the one given (--model, translate's --model-class).
+        # A checkpoint that does not name its class takes the one given (--model, translate's --model_class).
         class_path = stored_class or (model.get("class_path") if isinstance(model, Namespace) else None)
         stored = {"class_path": class_path, "dict_kwargs": dict(hparams)} if class_path else dict(hparams)
         try:
@@ -335,7 +335,7 @@ def translate_command(argv: list[str]) -> None:
     a folder that is not empty."""
     parser = argparse.ArgumentParser(
         prog="i2i-zoo translate",
-        usage="i2i-zoo translate CKPT INPUT OUTPUT [--model-class NAME] [--overwrite] [predict options]",
+        usage="i2i-zoo translate CKPT INPUT OUTPUT [--model_class NAME] [--overwrite] [predict options]",
         allow_abbrev=False,  # --m=... or --over... are predict's options, passed on
         description="Translate every image in a folder with a checkpoint: the short form of `i2i-zoo predict "
         "--ckpt_path CKPT --data.predict_dir INPUT --output_dir OUTPUT`.",
@@ -346,7 +346,7 @@ def translate_command(argv: list[str]) -> None:
     parser.add_argument("input", metavar="INPUT", help="the folder of images to translate (sub-folders included)")
     parser.add_argument("output", metavar="OUTPUT", help="the folder for the translations, outside INPUT")
     parser.add_argument(
-        "--model-class", metavar="NAME",
+        "--model_class", "--model-class", metavar="NAME",
         help=f"the method of a checkpoint that does not name it, one of {', '.join(METHODS)}",
     )
     parser.add_argument("--overwrite", action="store_true", help="write into an OUTPUT that is not empty, replacing files of the same names")

@@ -82,7 +82,7 @@ def export_generator_file(
     # torch.export fixes a dimension whose example is 1 (here: 1 x multiple).
     if side % multiple or side < 2 * multiple:
         raise ValueError(
-            f"example size {side} (--example-size) should be a multiple of {multiple} of at least "
+            f"example size {side} (--example_size) should be a multiple of {multiple} of at least "
             f"{2 * multiple} for the generator of {type(model).__name__}"
         )
     smallest = _smallest_side(generator, channels, multiple, side)
@@ -103,7 +103,7 @@ def export_generator_file(
             warnings.warn(
                 f"{type(generator).__name__} cannot be exported with dynamic height and width "
                 f"({_first_line(error)}); exporting for {side}x{side} images only "
-                "(--example-size sets the size)",
+                "(--example_size sets the size)",
                 stacklevel=2,
             )
             exported = torch.export.export(generator, (example,), dynamic_shapes=static)
@@ -160,10 +160,10 @@ def load_method(checkpoint: str | os.PathLike, model_class: str | type[I2IMethod
         if stored_class is None:
             raise ValueError(
                 f"checkpoint {path} does not name its method class (no _class_path in its hyper_parameters: "
-                "it was not written by `i2i-zoo fit`); pass --model-class, e.g. --model-class Pix2Pix "
-                "or --model-class my_package.MyMethod"
+                "it was not written by `i2i-zoo fit`); pass --model_class, e.g. --model_class Pix2Pix "
+                "or --model_class my_package.MyMethod"
             )
-        # A class the file names must be a registered one; a user's own comes from --model-class.
+        # A class the file names must be a registered one; a user's own comes from --model_class.
         cls = stored_method_class(stored_class, f"checkpoint {path}")
     else:
         cls = resolve_method_class(model_class) if isinstance(model_class, str) else model_class
@@ -177,13 +177,13 @@ def resolve_method_class(name: str) -> type[I2IMethod]:
         try:
             return method_class(name)
         except ValueError as error:
-            raise ValueError(f"--model-class {name!r}: {error}, or a dotted path such as my_package.MyMethod") from error
+            raise ValueError(f"--model_class {name!r}: {error}, or a dotted path such as my_package.MyMethod") from error
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"method class {name!r} (--model-class) cannot be imported: {error}") from error
+        raise ValueError(f"method class {name!r} (--model_class) cannot be imported: {error}") from error
     if not (isinstance(cls, type) and issubclass(cls, I2IMethod)):
-        raise ValueError(f"{name!r} (--model-class) is not a subclass of i2i_zoo.methods.I2IMethod")
+        raise ValueError(f"{name!r} (--model_class) is not a subclass of i2i_zoo.methods.I2IMethod")
     return cls
 
 
@@ -218,7 +218,7 @@ def _smallest_side(generator: nn.Module, channels: int, multiple: int, side: int
             return smallest
         except (RuntimeError, ValueError, IndexError) as failure:
             error = failure
-    raise ValueError(f"{type(generator).__name__} cannot take {side}x{side} images (--example-size): {error}")
+    raise ValueError(f"{type(generator).__name__} cannot take {side}x{side} images (--example_size): {error}")
 
 
 def _check(path: Path, format: str, generator: nn.Module, shape: tuple[int, ...], atol: float) -> float:
@@ -295,10 +295,10 @@ def main(argv: list[str]) -> None:
         "(e.g. --condition direction=BtoA for CycleGAN's F)",
     )
     parser.add_argument(
-        "--model-class", help="method class for a checkpoint without _class_path, e.g. Pix2Pix or my_package.MyMethod"
+        "--model_class", "--model-class", help="method class for a checkpoint without _class_path, e.g. Pix2Pix or my_package.MyMethod"
     )
     parser.add_argument(
-        "--example-size", type=int,
+        "--example_size", "--example-size", type=int,
         help="side of the traced images, a multiple of the generator's size multiple; the fixed "
         "size if sides cannot be dynamic",
     )

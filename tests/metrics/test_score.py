@@ -74,7 +74,7 @@ def test_errors_name_the_folders_files_and_options(tmp_path, folders):
         score_folders(real, other, ["lpips"])
     with pytest.raises(ValueError, match=r"none of the 12 images under .*renamed has one under .*real"):
         score_folders(real, write_folder(tmp_path / "renamed", smooth_images(12), [f"x{i}.png" for i in range(12)]), ["psnr"])
-    with pytest.raises(ValueError, match=r"KID needs at least its subset size \(--kid-subset-size 1000\).* got 12 real and 12 fake"):
+    with pytest.raises(ValueError, match=r"KID needs at least its subset size \(--kid_subset_size 1000\).* got 12 real and 12 fake"):
         score_folders(real, other, ["kid"], extractor=TinyFeatures())
     write_folder(tmp_path / "large", smooth_images(1, size=48), ["000.png"])
     with pytest.raises(ValueError, match=r"large.000.png is 48 x 48 px, .*real.000.png is 32 x 32 px"):
