@@ -11,11 +11,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import l1_loss
 
-from i2i_zoo.distributed import gather_per_rank, own_rank_state
 from i2i_zoo.losses import GANLoss, total_variation
 from i2i_zoo.losses.perceptual import PerceptualLoss, load_perceptual_loss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, file_seed, frozen, translate_any_size
-from i2i_zoo.methods.image_pool import ImagePool
+from i2i_zoo.methods.image_pool import ImagePool, load_pools, save_pools
 from i2i_zoo.methods.optimizers import LrPolicy, OptimizerSpec, adam_pair, policy_schedule
 from i2i_zoo.nets import PatchGANDiscriminator, init_weights
 from i2i_zoo.nets.asymgan import (
@@ -399,18 +398,13 @@ class AsymGAN(I2IMethod):
         return {"x": x, "G(x)": fake_y, "F(G(x),E(x))": self.translate(fake_y, "YtoX", reference=x),
                 "y": y, "F(y,z1)": samples[:, 0], "F(y,z2)": samples[:, 1]}  # fmt: skip
 
-    # The pools are training state: a resumed run continues with the same history.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["i2i_zoo"]["pools"] = gather_per_rank(self._trainer, {"X": self.pool_X.state_dict(), "Y": self.pool_Y.state_dict()})
+        save_pools(self._trainer, checkpoint, {"X": self.pool_X, "Y": self.pool_Y})
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        pools = checkpoint.get("i2i_zoo", {}).get("pools")
-        pools = own_rank_state(self._trainer, pools, "image pools") if pools else None
-        if pools:
-            self.pool_X.load_state_dict(pools["X"])
-            self.pool_Y.load_state_dict(pools["Y"])
+        load_pools(self._trainer, checkpoint, {"X": self.pool_X, "Y": self.pool_Y})
 
 
 def _pad_like(reference: Tensor, padded: Tensor) -> Tensor:

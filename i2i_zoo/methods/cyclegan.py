@@ -8,11 +8,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import l1_loss
 
-from i2i_zoo.distributed import gather_per_rank, own_rank_state
 from i2i_zoo.losses import GANLoss
 from i2i_zoo.losses.adversarial import GanMode
 from i2i_zoo.methods.base import EvalImages, I2IMethod, frozen
-from i2i_zoo.methods.image_pool import ImagePool
+from i2i_zoo.methods.image_pool import ImagePool, load_pools, save_pools
 from i2i_zoo.methods.optimizers import LrPolicy, OptimizerSpec, adam_pair, policy_schedule
 from i2i_zoo.nets import PatchGANDiscriminator, build_generator, init_weights
 from i2i_zoo.nets.generators import GeneratorName
@@ -197,16 +196,10 @@ class CycleGAN(I2IMethod):
         fake_b, fake_a = G(real_a), F(real_b)
         return {"A": real_a, "G(A)": fake_b, "F(G(A))": F(fake_b), "B": real_b, "F(B)": fake_a, "G(F(B))": G(fake_a)}
 
-    # The pools are training state: a resumed run continues with the same history.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        pools = {"A": self.pool_A.state_dict(), "B": self.pool_B.state_dict()}
-        checkpoint["i2i_zoo"]["pools"] = gather_per_rank(self._trainer, pools)  # each rank fills its own
+        save_pools(self._trainer, checkpoint, {"A": self.pool_A, "B": self.pool_B})
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        pools = checkpoint.get("i2i_zoo", {}).get("pools")
-        pools = own_rank_state(self._trainer, pools, "image pools") if pools else None
-        if pools:
-            self.pool_A.load_state_dict(pools["A"])
-            self.pool_B.load_state_dict(pools["B"])
+        load_pools(self._trainer, checkpoint, {"A": self.pool_A, "B": self.pool_B})

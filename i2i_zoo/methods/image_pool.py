@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
+
+from i2i_zoo.distributed import gather_per_rank, own_rank_state
 
 
 class ImagePool:
@@ -42,3 +46,17 @@ class ImagePool:
     def load_state_dict(self, state: dict[str, Tensor | int]) -> None:
         self.size = int(state["size"])
         self.images = list(state["images"])
+
+
+# The pools are training state: a resumed run continues with the same history, each rank its own.
+def save_pools(trainer: Any, checkpoint: dict[str, Any], pools: dict[str, ImagePool]) -> None:
+    """Store `pools` (name -> pool) in a method's checkpoint, each rank's under its rank."""
+    checkpoint["i2i_zoo"]["pools"] = gather_per_rank(trainer, {name: pool.state_dict() for name, pool in pools.items()})
+
+
+def load_pools(trainer: Any, checkpoint: dict[str, Any], pools: dict[str, ImagePool]) -> None:
+    """Restore `pools` from a checkpoint that `save_pools` wrote (this rank's); no-op without."""
+    states = checkpoint.get("i2i_zoo", {}).get("pools")
+    states = own_rank_state(trainer, states, "image pools") if states else None
+    for name, pool in pools.items() if states else ():
+        pool.load_state_dict(states[name])
