@@ -97,6 +97,8 @@ class I2IMethod(L.LightningModule):
         self._pending_rng_states: list[dict[str, Any]] | None = None  # see gather_per_rank
         # (optimizer, iteration, loss, terms) of the updates since the last finiteness check.
         self._unchecked_losses: list[tuple[str, int, Tensor, dict[str, Tensor]]] = []
+        # The validation scores `_evaluate` has logged, by full name (see on_validation_epoch_start).
+        self._validation_names: set[str] = set()
 
     def save_hyperparameters(self, *args: Any, frame: FrameType | None = None, **kwargs: Any) -> None:
         """Lightning's, then the range checks of the options every method names alike (learning
@@ -351,6 +353,12 @@ class I2IMethod(L.LightningModule):
     # training nor its scores, and validating a checkpoint reproduces the scores logged in training.
     def on_validation_epoch_start(self) -> None:
         self._isolate_evaluation_rng()
+        # Lightning keeps every value ever logged in callback_metrics: a score this validation does
+        # not log again (a group gone, a phase's namespace changed) must not stay on show, as the
+        # metric callbacks (ScheduledEvaluation) drop theirs.
+        if self._trainer is not None:
+            for name in self._validation_names:
+                self.trainer.callback_metrics.pop(name, None)
 
     def on_validation_epoch_end(self) -> None:
         _set_rng_state(self._rng_state_before_evaluation)
@@ -431,6 +439,8 @@ class I2IMethod(L.LightningModule):
             if images.target is not None
         }
         self.log_terms(distances, prefix=stage, batch_size=_batch_size(batch))
+        if stage == "val":
+            self._validation_names.update(f"{stage}/{key}" for key in distances)
         return groups
 
     def export_generator(self, **conditions: Any) -> nn.Module:

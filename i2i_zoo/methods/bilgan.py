@@ -199,14 +199,6 @@ class BiLGAN(DomainLabels, I2IMethod):
         # The two resolutions' scores are never compared: phase 2's are logged as val/phase2/...
         return "phase2/" if self.enhancing and not self.single_phase else ""
 
-    def on_validation_epoch_start(self) -> None:
-        super().on_validation_epoch_start()
-        if self.metric_namespace and self._trainer is not None:
-            # Phase 1's values would otherwise stay on show (Lightning keeps every name logged).
-            metrics = self.trainer.callback_metrics
-            for name in [n for n in metrics if n.startswith("val/") and not n.startswith(f"val/{self.metric_namespace}")]:
-                metrics.pop(name)
-
     def on_fit_start(self) -> None:
         super().on_fit_start()
         if self.identity_loss == "mi" and self.lambda_identity > 0 and self.mutual_information is None:
