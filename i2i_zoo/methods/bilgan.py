@@ -234,7 +234,8 @@ class BiLGAN(DomainLabels, I2IMethod):
 
     def _initial_step(self, x_low, uv, label_org, label_trg, c_org, c_trg) -> None:
         fake = self.G1(x_low, c_trg)
-        self.optimize("D", *self._teacher_terms(x_low, fake.detach(), uv, label_org))
+        terms = self._critic_terms("T", x_low, fake.detach(), x_low, uv, label_org)
+        self.optimize("D", sum(terms.values()), terms)
         with frozen(self.T, *self._uv_nets()):
             src, cls = self.T(fake)
             terms = {"G_fake": self.lambda_adv * self.gan_loss.g(src)}
@@ -247,18 +248,17 @@ class BiLGAN(DomainLabels, I2IMethod):
         fake = G(x, c_trg)
         fake_low = downsample(fake, self.scale)
         if self.single_phase:
-            terms = self._single_phase_d_terms(x, fake.detach(), downsample(x, self.scale), uv, label_org)
+            terms = self._critic_terms("D", x, fake.detach(), x_low, uv, label_org)
         else:
-            with torch.no_grad():
-                teacher = teacher_scores(self.T(x_low)[0], self.gan_mode)
             if self.inherited_loss:
+                with torch.no_grad():
+                    teacher = teacher_scores(self.T(x_low)[0], self.gan_mode)
                 terms = {"D_inherited": self.lambda_adv * inherited_d_loss(self.D(x)[0], self.D(fake.detach())[0], teacher, self.gan_mode)}
             else:
                 terms = {"D_real": self.lambda_adv * self.gan_loss.d_real(self.D(x)[0]),
                          "D_fake": self.lambda_adv * self.gan_loss.d_fake(self.D(fake.detach())[0])}  # fmt: skip
             if not self.freeze_teachers:
-                _, teacher_terms = self._teacher_terms(x_low, fake_low.detach(), uv, label_org)
-                terms |= teacher_terms
+                terms |= self._critic_terms("T", x_low, fake_low.detach(), x_low, uv, label_org)
         self.optimize("D", sum(terms.values()), terms)
 
         with frozen(self.D, self.T, *self._uv_nets()):
@@ -278,28 +278,20 @@ class BiLGAN(DomainLabels, I2IMethod):
     def _uv_nets(self) -> list[nn.Module]:
         return [self.D_uv] if self.D_uv is not None else []
 
-    def _teacher_terms(self, real_low: Tensor, fake_low: Tensor, uv: Tensor | None, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """T's adversarial and attribute terms and D^uv's regression on real images (phase 1, and
-        phase 2 without frozen teachers)."""
-        src_real, cls_real = self.T(real_low)
+    def _critic_terms(self, name: str, real: Tensor, fake: Tensor, real_low: Tensor, uv: Tensor | None, labels: Tensor) -> dict[str, Tensor]:
+        """The discriminator `name`'s adversarial terms and its head's attribute term on real
+        images, logged as `<name>_real`, `<name>_fake`, `<name>_cls`, and D^uv's regression on the
+        real images at low_size (`uv_real`): T in phase 1 (and in phase 2 with teachers that keep
+        training), D in the single phase."""
+        critic = getattr(self, name)
+        src_real, cls_real = critic(real)
         terms = {
-            "T_real": self.lambda_adv * self.gan_loss.d_real(src_real),
-            "T_fake": self.lambda_adv * self.gan_loss.d_fake(self.T(fake_low)[0]),
-            "T_cls": self.lambda_cls * domain_classification_loss(cls_real, labels, self.label_type),
+            f"{name}_real": self.lambda_adv * self.gan_loss.d_real(src_real),
+            f"{name}_fake": self.lambda_adv * self.gan_loss.d_fake(critic(fake)[0]),
+            f"{name}_cls": self.lambda_cls * domain_classification_loss(cls_real, labels, self.label_type),
         }
         if self.D_uv is not None:
             terms["uv_real"] = self.lambda_uv * F.l1_loss(self.D_uv(real_low), self.D_uv.target(downsample(uv, self.scale)))
-        return sum(terms.values()), terms
-
-    def _single_phase_d_terms(self, x, fake, x_low, uv, labels) -> dict[str, Tensor]:
-        src_real, cls_real = self.D(x)
-        terms = {
-            "D_real": self.lambda_adv * self.gan_loss.d_real(src_real),
-            "D_fake": self.lambda_adv * self.gan_loss.d_fake(self.D(fake)[0]),
-            "D_cls": self.lambda_cls * domain_classification_loss(cls_real, labels, self.label_type),
-        }
-        if self.D_uv is not None:
-            terms["uv_real"] = self.lambda_uv * F.l1_loss(self.D_uv(x_low), self.D_uv.target(downsample(uv, self.scale)))
         return terms
 
     def _guidance_terms(self, cls: Tensor, fake_low: Tensor, uv: Tensor | None, label_trg: Tensor) -> dict[str, Tensor]:
