@@ -1,4 +1,5 @@
 """Networks as plain nn.Modules: generators, discriminators and the layers they share."""
+from i2i_zoo.nets.edsr import EDSR, EDSRResidualBlock
 from i2i_zoo.nets.generators import GENERATORS, build_generator
 from i2i_zoo.nets.layers import conv_bias, get_norm_layer, init_weights
 from i2i_zoo.nets.patchgan import PatchGANDiscriminator
@@ -15,6 +16,8 @@ from i2i_zoo.nets.stargan import (
 from i2i_zoo.nets.unet import UnetGenerator, UnetSkipBlock
 
 __all__ = [
+    "EDSR",
+    "EDSRResidualBlock",
     "FixedLabelGenerator",
     "GENERATORS",
     "PatchGANDiscriminator",
