@@ -11,6 +11,7 @@ from scipy.ndimage import gaussian_filter
 
 from i2i_zoo.data import AffineWarps, ReferencePairDataModule, ReferencePairDataset
 from i2i_zoo.data.io import ImageReadError
+from i2i_zoo.data.prepare import main
 from i2i_zoo.data.transforms import build_transform
 
 SMALL = dict(load_size=20, crop_size=16, batch_size=2, num_workers=0)
@@ -357,3 +358,33 @@ def test_source_border_blends_the_half_covered_edge(tmp_path: Path) -> None:
 def test_bad_pairing_and_border_options_name_the_options(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ReferencePairDataModule("unused", **options)
+
+
+def test_prepare_writes_the_fixed_pairs_side_by_side(folders: Path, tmp_path: Path) -> None:
+    rows = {f"train/source/s{i}.png": _as_3x3(np.float64([[1, 0, i], [0, 1, 0]])) for i in range(3)}
+    rows.update({f"train/reference/r{i}.png": np.eye(3) for i in range(4)})
+    rows.update({f"{split}/{role}/{role[0]}{i}.png": np.eye(3)
+                 for split in ("val", "test") for role in ("source", "reference") for i in range(2)})
+    _write_warps(folders / "warps.csv", rows)
+    options = dict(pairs_per_source=2, pairing_seed=3, warps_file="warps.csv", warp_border="source")
+    out = tmp_path / "written"
+    main(["reference_pairs", "--input", str(folders), "--output", str(out), "--pairs_per_source", "2",
+          "--pairing_seed", "3", "--warps_file", "warps.csv", "--warp_border", "source"])
+    assert sorted(p.name for p in out.iterdir()) == ["test", "train", "val"]
+    dm = ReferencePairDataModule(str(folders), random_pairing=False, preprocess="none", flip=False,
+                                 batch_size=1, num_workers=0, **options)
+    dm.setup("fit")
+    written = ReferencePairDataModule(str(out), layout="side_by_side", val_split=None, preprocess="none",
+                                      flip=False, batch_size=1, num_workers=0)
+    written.setup("fit")
+    assert len(written.train_dataset) == len(dm.train_dataset) == 6
+    for i, (s, r) in enumerate(dm.train_dataset.pairs):
+        assert written.train_dataset.paths[i].name == f"{i:06d}_s{s}_r{r}.png"
+        expected, read = dm.train_dataset[i], written.train_dataset[i]
+        for key in ("source", "reference"):
+            assert torch.allclose(read[key], expected[key], atol=1.01 / 255)
+    assert len(list((out / "val").iterdir())) == 2  # evaluation pairs by index
+    for bad, message in ((folders / "train" / "new", r"lies inside --input"), (out, r"is not empty")):
+        with pytest.raises(ValueError, match=message):
+            main(["reference_pairs", "--input", str(folders), "--output", str(bad), "--pairs_per_source", "1",
+                  "--warps_file", "warps.csv"])
