@@ -130,11 +130,12 @@ class ReferencePairDataset(_RandomDataset):
 
     Its length is the number of sources; item ``i`` takes source ``i`` and a random reference
     (from the data stream) or, with ``random_pairing=False``, reference ``i % len(references)``
-    (names sorted). With ``pairs_per_source`` it has one item per fixed pair instead, the pairs
-    (``pairs``) drawn once from ``pairing_seed`` by :func:`draw_pairs`. With ``warps``, every source and
-    reference needs a row and the reference is warped onto its source's pixel grid, the pixels
-    it does not cover taken from the source when ``warp_border`` is ``source`` (edges replicated
-    when ``replicate``); otherwise a reference of another size is resized to the source's.
+    (names sorted). With ``pairs_per_source`` it has one item per fixed pair instead, the
+    pairs (``pairs``) drawn once from ``pairing_seed`` by :func:`draw_pairs`. With ``warps``,
+    every source and reference needs a row and the reference is warped onto its source's pixel
+    grid, the pixels it does not cover taken from the source when ``warp_border`` is ``source``
+    (edges replicated when ``replicate``); otherwise a reference of another size is resized to
+    the source's.
     ``transform`` is called as ``transform(image=source, B=reference)``, so both get the same
     crop and flip. ``float_range`` is passed to :func:`~i2i_zoo.data.io.read_image`.
     """
