@@ -2,6 +2,8 @@
 
     python -m i2i_zoo.data.prepare cityscapes --input CITYSCAPES --output data/cityscapes [--size 128 [--square]]
     python -m i2i_zoo.data.prepare helen --input HELEN --output data/helen [--size 128 [--square]]
+    python -m i2i_zoo.data.prepare reference_pairs --input MAKEUP --output data/makeup_pairs \
+        --pairs_per_source 10 --warps_file warps.csv --warp_border source [--source_folder non-makeup ...]
 
 Cityscapes (leftImg8bit/ and gtFine/ as the official download unpacks them) becomes the unpaired
 layout with photos as domain A and colour label maps as domain B (train -> trainA/trainB, val ->
@@ -14,6 +16,11 @@ per face part labels/<name>/<name>_lbl00.png ... _lbl10.png, and the split lists
 (2000 training faces) and testing.txt (100), lines "<number> , <name>") becomes the same layout
 with colour label maps: each pixel takes the colour of the part whose mask is strongest there
 (`HELEN_PALETTE`, our colours: the dataset ships masks, not colour maps).
+
+reference_pairs writes the fixed pairs that ReferencePairDataModule trains on with
+data.pairs_per_source (and evaluates on) as side-by-side source|warped-reference images, the
+layout: side_by_side of that datamodule, as the SPL authors write their makeup set once
+(create_aligned_set.py).
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
-from i2i_zoo.data.io import require_folder
+from i2i_zoo.data.io import require_folder, write_image
+from i2i_zoo.data.reference import ReferencePairDataModule, WARP_BORDERS
 
 CITYSCAPES_SPLITS = {"train": "train", "val": "test"}  # Cityscapes' split -> the unpaired layout's
 _PHOTO_SUFFIX, _LABEL_SUFFIX = "_leftImg8bit.png", "_gtFine_color.png"
@@ -95,6 +104,44 @@ def prepare_helen(
             rows.append({"split": target, "A": a, "B": b})
         counts[target] = len(names)
     _write_pairs(output, rows)
+    return counts
+
+
+def prepare_reference_pairs(
+    source: str | os.PathLike, output: str | os.PathLike, pairs_per_source: int, pairing_seed: int = 0,
+    warps_file: str | None = None, warp_border: str = "replicate", source_folder: str = "source",
+    reference_folder: str = "reference",
+) -> dict[str, int]:
+    """Write the pairs of ``ReferencePairDataModule(source, random_pairing=False, ...)`` with the
+    other arguments as its options (``source``: its root, a folder or ``demo:<name>``) under
+    `output` (new or empty, outside the dataset) as side-by-side ``<split>/<number>_<source
+    stem>_<reference stem>.png``: training's ``pairs_per_source`` fixed pairs and, where the
+    dataset has ``val`` or ``test``, their pairs by index, each reference warped as training
+    warps it, at the source's size. Returns the number of pairs per split."""
+    from i2i_zoo.data.demo import resolve_root
+
+    root, output = resolve_root(str(source), "reference"), Path(output)
+    _check_output(root, output, None, False)
+    # val and test are optional: written where the dataset has them.
+    present = {split: split if (root / split / source_folder).is_dir() else None for split in ("val", "test")}
+    dm = ReferencePairDataModule(
+        str(root), source_folder=source_folder, reference_folder=reference_folder, random_pairing=False,
+        pairs_per_source=pairs_per_source, pairing_seed=pairing_seed, warps_file=warps_file,
+        warp_border=warp_border, val_split=present["val"], test_split=present["test"],
+        preprocess="none", flip=False, num_workers=0,  # the images as training reads them before cropping
+    )
+    dm.setup("fit")
+    if present["test"] is not None:
+        dm.setup("test")
+    counts = {}
+    for split, dataset in (("train", dm.train_dataset), ("val", dm.val_dataset), ("test", dm.test_dataset)):
+        if dataset is None:
+            continue
+        for i in range(len(dataset)):
+            item = dataset[i]
+            name = f"{i:06d}_{Path(item['source_path']).stem}_{Path(item['reference_path']).stem}.png"
+            write_image(output / split / name, torch.cat([item["source"], item["reference"]], dim=2))
+        counts[split] = len(dataset)
     return counts
 
 
@@ -168,9 +215,24 @@ def main(argv: list[str] | None = None) -> None:
     helen.add_argument("--output", required=True, help="a new folder for trainA/, trainB/, testA/, testB/ and pairs.csv")
     helen.add_argument("--size", type=int, default=None, help="resize to this height, keeping the aspect ratio")
     helen.add_argument("--square", action="store_true", help="resize to size x size instead")
+    pairs = commands.add_parser("reference_pairs", help="fixed source|warped-reference pairs, side by side (the SPL authors' makeup set)")
+    pairs.add_argument("--input", required=True, help="the reference-pair dataset (<split>/source/, <split>/reference/) or demo:<name>")
+    pairs.add_argument("--output", required=True, help="a new folder for train/ (and val/, test/ where the input has them)")
+    pairs.add_argument("--pairs_per_source", type=int, required=True, help="references per training source (the authors used 10)")
+    pairs.add_argument("--pairing_seed", type=int, default=0, help="the seed the references are drawn from")
+    pairs.add_argument("--warps_file", default=None, help="the CSV of affine maps, relative to --input (data.warps_file)")
+    pairs.add_argument("--warp_border", choices=WARP_BORDERS, default="replicate", help="what fills the pixels a warp leaves uncovered (the authors: source)")
+    pairs.add_argument("--source_folder", default="source", help="the source subfolder of each split")
+    pairs.add_argument("--reference_folder", default="reference", help="the reference subfolder of each split")
     args = parser.parse_args(argv)
-    prepare = {"cityscapes": prepare_cityscapes, "helen": prepare_helen}[args.dataset]
-    counts = prepare(args.input, args.output, args.size, args.square)
+    if args.dataset == "reference_pairs":
+        counts = prepare_reference_pairs(
+            args.input, args.output, args.pairs_per_source, args.pairing_seed, args.warps_file, args.warp_border,
+            args.source_folder, args.reference_folder,
+        )
+    else:
+        prepare = {"cityscapes": prepare_cityscapes, "helen": prepare_helen}[args.dataset]
+        counts = prepare(args.input, args.output, args.size, args.square)
     print(", ".join(f"{n} {split} pairs" for split, n in counts.items()) + f" written to {args.output}")
 
 

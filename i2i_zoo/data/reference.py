@@ -33,6 +33,8 @@ _REFERENCE = (
 )
 REFERENCE_LAYOUTS = ("folders", "side_by_side")
 ReferenceLayout = Literal[REFERENCE_LAYOUTS]
+WARP_BORDERS = ("replicate", "source")
+WarpBorder = Literal[WARP_BORDERS]
 
 
 class AffineWarps:
@@ -85,18 +87,42 @@ class AffineWarps:
                 raise ValueError(f"{path} has no row in the warps file {self.file} (data.warps_file)")
 
     def align(
-        self, reference: np.ndarray, reference_path: Path, source_path: Path, size: tuple[int, int]
+        self, reference: np.ndarray, reference_path: Path, source_path: Path, size: tuple[int, int],
+        fill: np.ndarray | None = None,
     ) -> np.ndarray:
         """Warp ``reference`` onto the pixel grid of its source, ``size`` = (width, height):
         reference pixels go to the canonical frame, then back by the source's inverse map.
-        Bilinear; edges replicated, because reflecting would mirror features such as eyes
-        into the border."""
-        to_source = np.linalg.inv(self.matrices[source_path]) @ self.matrices[reference_path]
-        warped = cv2.warpAffine(
-            reference, to_source[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
-        return warped.reshape(size[1], size[0], reference.shape[2])
+        Bilinear. Where the warp leaves pixels uncovered, ``fill`` (the source image) shows
+        through, as in the SPL authors' pairs; without it edges are replicated, because
+        reflecting would mirror features such as eyes into the border."""
+        to_source = (np.linalg.inv(self.matrices[source_path]) @ self.matrices[reference_path])[:2]
+        shape = (size[1], size[0], reference.shape[2])
+        if fill is None:
+            warped = cv2.warpAffine(reference, to_source, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            return warped.reshape(shape)
+        # Outside taps count as 0, so ``warped`` is the covered share of each pixel and ``cover`` its
+        # weight; filling the rest from the source blends the bilinear edge instead of darkening
+        # it (the authors' test for exact zeros leaves that dark seam) or cutting it at a threshold.
+        warped = cv2.warpAffine(reference, to_source, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        ones = np.ones(reference.shape[:2], np.float32)
+        cover = cv2.warpAffine(ones, to_source, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        return warped.reshape(shape) + (1.0 - np.clip(cover, 0.0, 1.0))[:, :, None] * fill
 
+
+def draw_pairs(sources: int, references: int, per_source: int, seed: int) -> list[tuple[int, int]]:
+    """``per_source`` distinct reference indices for each source index, drawn once from ``seed``
+    (the SPL authors' fixed training pairs): ``(source, reference)`` in source order."""
+    if per_source > references:
+        raise ValueError(
+            f"data.pairs_per_source={per_source} exceeds the {references} references: each source's "
+            "references are distinct, so use at most that many"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        (source, reference)
+        for source in range(sources)
+        for reference in torch.randperm(references, generator=generator)[:per_source].tolist()
+    ]
 
 
 class ReferencePairDataset(_RandomDataset):
@@ -104,10 +130,14 @@ class ReferencePairDataset(_RandomDataset):
 
     Its length is the number of sources; item ``i`` takes source ``i`` and a random reference
     (from the data stream) or, with ``random_pairing=False``, reference ``i % len(references)``
-    (names sorted). With ``warps``, every source and reference needs a row and the reference is
-    warped onto its source's pixel grid; otherwise a reference of another size is resized to
-    the source's. ``transform`` is called as ``transform(image=source, B=reference)``, so both
-    get the same crop and flip. ``float_range`` is passed to :func:`~i2i_zoo.data.io.read_image`.
+    (names sorted). With ``pairs_per_source`` it has one item per fixed pair instead, the
+    pairs (``pairs``) drawn once from ``pairing_seed`` by :func:`draw_pairs`. With ``warps``,
+    every source and reference needs a row and the reference is warped onto its source's pixel
+    grid, the pixels it does not cover taken from the source when ``warp_border`` is ``source``
+    (edges replicated when ``replicate``); otherwise a reference of another size is resized to
+    the source's.
+    ``transform`` is called as ``transform(image=source, B=reference)``, so both get the same
+    crop and flip. ``float_range`` is passed to :func:`~i2i_zoo.data.io.read_image`.
     """
 
     def __init__(
@@ -119,6 +149,9 @@ class ReferencePairDataset(_RandomDataset):
         random_pairing: bool = True,
         warps: AffineWarps | None = None,
         float_range: tuple[float, float] = (0.0, 1.0),
+        pairs_per_source: int | None = None,
+        pairing_seed: int = 0,
+        warp_border: WarpBorder = "replicate",
     ) -> None:
         _check_channels(channels=channels)
         self.source_paths = list_images(source_folder, "a folder of source images")
@@ -127,22 +160,29 @@ class ReferencePairDataset(_RandomDataset):
             warps.require(self.source_paths + self.reference_paths)
         self.channels, self.transform = channels, transform
         self.random_pairing, self.warps, self.float_range = random_pairing, warps, float_range
+        self.pairs = (
+            None if pairs_per_source is None
+            else draw_pairs(len(self.source_paths), len(self.reference_paths), pairs_per_source, pairing_seed)
+        )
+        self.warp_border = warp_border
 
     def __len__(self) -> int:
-        return len(self.source_paths)
+        return len(self.source_paths) if self.pairs is None else len(self.pairs)
 
     def _item(self, index: int, generator: torch.Generator) -> dict[str, torch.Tensor | str]:
-        source_path = self.source_paths[index]
-        if self.random_pairing:
+        if self.pairs is not None:
+            index, reference_index = self.pairs[index]
+        elif self.random_pairing:
             reference_index = int(torch.randint(len(self.reference_paths), (), generator=generator))
         else:
             reference_index = index % len(self.reference_paths)
-        reference_path = self.reference_paths[reference_index]
+        source_path, reference_path = self.source_paths[index], self.reference_paths[reference_index]
         source = read_image(source_path, self.channels, option="data.channels", float_range=self.float_range)
         reference = read_image(reference_path, self.channels, option="data.channels", float_range=self.float_range)
         height, width = source.shape[:2]
         if self.warps is not None:
-            reference = self.warps.align(reference, reference_path, source_path, (width, height))
+            fill = source if self.warp_border == "source" else None
+            reference = self.warps.align(reference, reference_path, source_path, (width, height), fill)
         elif reference.shape[:2] != (height, width):
             reference = _resize_to(reference, height, width)
         out = _apply(self.transform, source_path, generator, image=source, B=reference)
@@ -176,12 +216,22 @@ class SideBySideReferenceDataset(_SideBySideDataset):
     "(``<split>/`` images, source left half | reference right half).",
     source_folder="name of the source subfolder of each split (``folders`` layout).",
     reference_folder="name of the reference subfolder of each split (``folders`` layout).",
-    random_pairing="pair each training source with a random reference; if false, and always in "
-    "evaluation, source ``i`` gets reference ``i % len(references)`` (names sorted).",
+    random_pairing="pair each training source with a random reference, drawn anew each epoch; if "
+    "false, and always in evaluation, source ``i`` gets reference ``i % len(references)`` (names "
+    "sorted). Must be false with ``pairs_per_source``.",
+    pairs_per_source="the SPL authors' fixed pairs: give each training source this many distinct "
+    "references, drawn once from ``pairing_seed`` and kept for the whole run (on every process "
+    "and after a resume); the training set then has ``sources * pairs_per_source`` items. Needs "
+    "``random_pairing: false`` and the ``folders`` layout. Evaluation keeps pairing by index.",
+    pairing_seed="the seed ``pairs_per_source`` draws its pairs from, apart from the run's seed, "
+    "so the pairs are a fixed property of the data, like a written pairs folder.",
     warps_file="a CSV relative to root (columns ``path,a11,a12,a13,a21,a22,a23``, path relative to "
     "root) of the affine map from each image's pixel coordinates (x, y) to a shared canonical "
     "frame (e.g. from face landmarks); each reference is then warped onto its source before "
     "cropping. ``folders`` layout only.",
+    warp_border="what fills the pixels a warped reference does not cover: ``replicate`` its edge "
+    "pixels, or ``source`` the source's pixels there (as the SPL authors' pairs; the bilinear "
+    "edge is blended). Needs ``warps_file``.",
     predict_reference="the reference image ``predict`` gives every source (resized to each "
     "source's size). Swapping roles removes a style: made-up faces as the sources and a bare face "
     "as the reference.",
@@ -209,7 +259,10 @@ class ReferencePairDataModule(_PreprocessedDataModule):
         reference_folder: str = "reference",
         channels: int = 3,
         random_pairing: bool = True,
+        pairs_per_source: int | None = None,
+        pairing_seed: int = 0,
         warps_file: str | None = None,
+        warp_border: WarpBorder = "replicate",
         val_split: str | None = "val",
         test_split: str | None = "test",
         predict_reference: str | None = None,
@@ -236,6 +289,20 @@ class ReferencePairDataModule(_PreprocessedDataModule):
                 "data.warps_file needs data.layout: folders (a warps row maps one image, and a "
                 "side-by-side image holds two)"
             )
+        if hp.warp_border not in WARP_BORDERS:
+            raise ValueError(f"data.warp_border={hp.warp_border!r} is unknown; use one of {WARP_BORDERS}")
+        if hp.warp_border != "replicate" and hp.warps_file is None:
+            raise ValueError(f"data.warp_border: {hp.warp_border} needs data.warps_file (it fills what a warp leaves uncovered)")
+        if hp.pairs_per_source is not None:
+            if isinstance(hp.pairs_per_source, bool) or not isinstance(hp.pairs_per_source, int) or hp.pairs_per_source < 1:
+                raise ValueError(f"data.pairs_per_source={hp.pairs_per_source} is out of range: use an integer >= 1 or null")
+            if hp.layout != "folders":
+                raise ValueError("data.pairs_per_source needs data.layout: folders (side-by-side images are fixed pairs already)")
+            if hp.random_pairing:
+                raise ValueError(
+                    "data.pairs_per_source draws each source's references once, data.random_pairing "
+                    "anew each epoch: set data.random_pairing: false to train on fixed pairs"
+                )
 
     def _dataset(self, root: Path, role: str, split: str) -> ReferencePairDataset | SideBySideReferenceDataset:
         hp = self.hparams
@@ -253,6 +320,8 @@ class ReferencePairDataModule(_PreprocessedDataModule):
                 f"data.reference_folder name the subfolders{hint}",
             )
         warps = None if hp.warps_file is None else AffineWarps(root / hp.warps_file, root)
+        # Fixed pairs are seeded by an option, not torch's RNG: the same on every process and after a resume.
         return ReferencePairDataset(
-            *folders, hp.channels, self._transform(train), train and hp.random_pairing, warps, hp.float_range
+            *folders, hp.channels, self._transform(train), train and hp.random_pairing, warps, hp.float_range,
+            hp.pairs_per_source if train else None, hp.pairing_seed, hp.warp_border,
         )

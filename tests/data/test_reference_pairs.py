@@ -11,6 +11,7 @@ from scipy.ndimage import gaussian_filter
 
 from i2i_zoo.data import AffineWarps, ReferencePairDataModule, ReferencePairDataset
 from i2i_zoo.data.io import ImageReadError
+from i2i_zoo.data.prepare import main
 from i2i_zoo.data.transforms import build_transform
 
 SMALL = dict(load_size=20, crop_size=16, batch_size=2, num_workers=0)
@@ -261,3 +262,129 @@ def test_the_torch_seed_decides_the_training_stream(folders: Path) -> None:
     first, again, other = (_first_batch(folders, seed) for seed in (0, 0, 1))
     assert torch.equal(first["source"], again["source"]) and first["reference_path"] == again["reference_path"]
     assert not torch.equal(first["reference"], other["reference"])
+
+
+FIXED = dict(random_pairing=False, pairs_per_source=3, val_split=None, **SMALL)
+
+
+def _pairs(dm: ReferencePairDataModule) -> list[tuple[str, str]]:
+    dataset = dm.train_dataset
+    return [(dataset.source_paths[s].name, dataset.reference_paths[r].name) for s, r in dataset.pairs]
+
+
+def test_fixed_pairs_are_drawn_once_from_the_pairing_seed(folders: Path) -> None:
+    torch.manual_seed(0)
+    dm = ReferencePairDataModule(str(folders), **FIXED)
+    dm.setup("fit")
+    pairs = _pairs(dm)
+    assert len(dm.train_dataset) == 3 * 3 == len(pairs)
+    assert [source for source, _ in pairs] == ["s0.png"] * 3 + ["s1.png"] * 3 + ["s2.png"] * 3
+    for s in range(3):  # distinct references per source
+        assert len({reference for _, reference in pairs[3 * s : 3 * s + 3]}) == 3
+    torch.manual_seed(1)  # another run seed, another instance: the same pairs
+    again = ReferencePairDataModule(str(folders), **FIXED)
+    again.setup("fit")
+    assert _pairs(again) == pairs
+    other = ReferencePairDataModule(str(folders), pairing_seed=1, **FIXED)
+    other.setup("fit")
+    assert _pairs(other) != pairs
+    epochs = [[(Path(s).name, Path(r).name) for batch in dm.train_dataloader()
+               for s, r in zip(batch["source_path"], batch["reference_path"])] for _ in range(2)]
+    assert epochs[0] != epochs[1]  # another order, the same pairs, each once an epoch
+    assert sorted(epochs[0]) == sorted(epochs[1]) == sorted(pairs)
+    item = dm.train_dataset[(4, 123)]
+    assert (Path(item["source_path"]).name, Path(item["reference_path"]).name) == pairs[4]
+
+
+def test_fixed_pairs_are_for_training_and_need_enough_references(folders: Path) -> None:
+    dm = ReferencePairDataModule(str(folders), **{**FIXED, "val_split": "val"})
+    dm.setup("fit")
+    assert len(dm.val_dataset) == 2 and dm.val_dataset.pairs is None
+    dm = ReferencePairDataModule(str(folders), **{**FIXED, "pairs_per_source": 5})
+    with pytest.raises(ValueError, match=r"data\.pairs_per_source=5 exceeds the 4 references"):
+        dm.setup("fit")
+
+
+def _translation_root(tmp_path: Path, shift: float) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+    """A source and a reference with warps that move the reference ``shift`` pixels right onto
+    the source; returns the root, both images and the reference-to-source matrix."""
+    source, reference = _pixels((12, 16, 3), 1), _pixels((12, 16, 3), 2)
+    _write(tmp_path / "train" / "source" / "s.png", source)
+    _write(tmp_path / "train" / "reference" / "r.png", reference)
+    canonical = _as_3x3(np.float64([[1.0, 0.2, 3.0], [0.1, 0.9, -2.0]]))
+    to_source = np.float64([[1, 0, shift], [0, 1, 0]])
+    _write_warps(tmp_path / "warps.csv", {
+        "train/source/s.png": canonical, "train/reference/r.png": canonical @ _as_3x3(to_source),
+    })
+    return tmp_path, source / 255.0, reference / 255.0, to_source
+
+
+def _aligned_reference(root: Path, **options) -> np.ndarray:
+    dm = ReferencePairDataModule(str(root), warps_file="warps.csv", preprocess="none", flip=False,
+                                 val_split=None, batch_size=1, num_workers=0, **options)
+    dm.setup("fit")
+    return (dm.train_dataset[0]["reference"].permute(1, 2, 0).numpy() + 1) / 2
+
+
+def test_source_border_fills_what_the_warp_leaves_uncovered(tmp_path: Path) -> None:
+    root, source, reference, to_source = _translation_root(tmp_path, 3.0)
+    warped = cv2.warpAffine(reference, to_source, (16, 12), flags=cv2.INTER_LINEAR)
+    aligned = _aligned_reference(root, warp_border="source")
+    np.testing.assert_allclose(aligned[:, :3], source[:, :3], atol=1e-5)  # the uncovered strip
+    np.testing.assert_allclose(aligned[:, 3:], warped[:, 3:], atol=1e-5)
+    np.testing.assert_allclose(aligned[:, 3:], reference[:, :-3], atol=1e-5)
+    # The default replicates the reference's edge column into the strip.
+    replicated = _aligned_reference(root)
+    np.testing.assert_allclose(replicated[:, :3], np.repeat(reference[:, :1], 3, axis=1), atol=1e-5)
+    np.testing.assert_allclose(replicated[:, 3:], reference[:, :-3], atol=1e-5)
+
+
+def test_source_border_blends_the_half_covered_edge(tmp_path: Path) -> None:
+    root, source, reference, _ = _translation_root(tmp_path, 2.5)
+    aligned = _aligned_reference(root, warp_border="source")
+    np.testing.assert_allclose(aligned[:, :2], source[:, :2], atol=1e-5)
+    # Column 2 samples the reference at x = -0.5: half of it lies outside, filled from the source.
+    np.testing.assert_allclose(aligned[:, 2], 0.5 * reference[:, 0] + 0.5 * source[:, 2], atol=1e-2)
+    np.testing.assert_allclose(aligned[:, 3:], (reference[:, :-3] + reference[:, 1:-2]) / 2, atol=1e-2)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (dict(pairs_per_source=10), r"data\.pairs_per_source draws each source's references once.*data\.random_pairing: false"),
+    (dict(pairs_per_source=0, random_pairing=False), r"data\.pairs_per_source=0 is out of range"),
+    (dict(pairs_per_source=2, random_pairing=False, layout="side_by_side"), r"data\.pairs_per_source needs data\.layout: folders"),
+    (dict(warp_border="source"), r"data\.warp_border: source needs data\.warps_file"),
+    (dict(warp_border="reflect", warps_file="warps.csv"), r"data\.warp_border='reflect' is unknown"),
+])
+def test_bad_pairing_and_border_options_name_the_options(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ReferencePairDataModule("unused", **options)
+
+
+def test_prepare_writes_the_fixed_pairs_side_by_side(folders: Path, tmp_path: Path) -> None:
+    rows = {f"train/source/s{i}.png": _as_3x3(np.float64([[1, 0, i], [0, 1, 0]])) for i in range(3)}
+    rows.update({f"train/reference/r{i}.png": np.eye(3) for i in range(4)})
+    rows.update({f"{split}/{role}/{role[0]}{i}.png": np.eye(3)
+                 for split in ("val", "test") for role in ("source", "reference") for i in range(2)})
+    _write_warps(folders / "warps.csv", rows)
+    options = dict(pairs_per_source=2, pairing_seed=3, warps_file="warps.csv", warp_border="source")
+    out = tmp_path / "written"
+    main(["reference_pairs", "--input", str(folders), "--output", str(out), "--pairs_per_source", "2",
+          "--pairing_seed", "3", "--warps_file", "warps.csv", "--warp_border", "source"])
+    assert sorted(p.name for p in out.iterdir()) == ["test", "train", "val"]
+    dm = ReferencePairDataModule(str(folders), random_pairing=False, preprocess="none", flip=False,
+                                 batch_size=1, num_workers=0, **options)
+    dm.setup("fit")
+    written = ReferencePairDataModule(str(out), layout="side_by_side", val_split=None, preprocess="none",
+                                      flip=False, batch_size=1, num_workers=0)
+    written.setup("fit")
+    assert len(written.train_dataset) == len(dm.train_dataset) == 6
+    for i, (s, r) in enumerate(dm.train_dataset.pairs):
+        assert written.train_dataset.paths[i].name == f"{i:06d}_s{s}_r{r}.png"
+        expected, read = dm.train_dataset[i], written.train_dataset[i]
+        for key in ("source", "reference"):
+            assert torch.allclose(read[key], expected[key], atol=1.01 / 255)
+    assert len(list((out / "val").iterdir())) == 2  # evaluation pairs by index
+    for bad, message in ((folders / "train" / "new", r"lies inside --input"), (out, r"is not empty")):
+        with pytest.raises(ValueError, match=message):
+            main(["reference_pairs", "--input", str(folders), "--output", str(bad), "--pairs_per_source", "1",
+                  "--warps_file", "warps.csv"])

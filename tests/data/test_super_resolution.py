@@ -94,6 +94,31 @@ def test_augmentation_flips_and_rotates_lr_and_hr_alike(tmp_path: Path, augment:
     assert seen == (set(range(8)) if augment else {0})
 
 
+def test_div2k_unknown_track_with_392_patches_and_no_augmentation(tmp_path: Path) -> None:
+    # DIV2K's unknown-degradation x4 track names its files as the bicubic track does (0001x4.png).
+    for split, stem in (("train", "0001"), ("valid", "0801")):
+        lr = _pixels((100, 100, 3), int(stem))
+        _write(tmp_path / f"DIV2K_{split}_HR" / f"{stem}.png", _blocks(lr))
+        _write(tmp_path / f"DIV2K_{split}_LR_unknown" / "X4" / f"{stem}x4.png", lr)
+    dm = SuperResolutionDataModule(
+        str(tmp_path), train_lr="DIV2K_train_LR_unknown/X{scale}", val_lr="DIV2K_valid_LR_unknown/X{scale}",
+        patch_size=392, augment=False, batch_size=1, num_workers=0,
+    )
+    dm.setup("fit")
+    lr = torch.from_numpy(_pixels((100, 100, 3), 1)).permute(2, 0, 1) / 255 * 2 - 1
+    offsets = set()
+    for seed in range(6):
+        item = dm.train_dataset[(0, seed)]
+        assert Path(item["lr_path"]).relative_to(tmp_path) == Path("DIV2K_train_LR_unknown/X4/0001x4.png")
+        assert item["lr"].shape == (3, 98, 98) and item["hr"].shape == (3, 392, 392)
+        assert torch.equal(item["hr"], _upsampled(item["lr"]))
+        # Not flipped or rotated: an upright crop of the LR image at one of the 3 x 3 offsets.
+        offsets.add(next((top, left) for top in range(3) for left in range(3)
+                         if torch.allclose(lr[:, top : top + 98, left : left + 98], item["lr"], atol=1e-6)))
+    assert len(offsets) > 1
+    assert Path(dm.val_dataset[0]["lr_path"]).name == "0801x4.png" and dm.val_dataset[0]["hr"].shape == (3, 400, 400)
+
+
 def _hr_position(hr: np.ndarray, patch: np.ndarray, scale: int) -> tuple[int, int]:
     size = patch.shape[0]
     for top in range(0, hr.shape[0] - size + 1, scale):
