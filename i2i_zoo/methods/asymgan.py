@@ -384,11 +384,11 @@ class AsymGAN(I2IMethod):
         x, y = self.domains(batch)
         true_x, true_y = (batch.get("A_true"), batch.get("B_true")) if self.rich_domain == "A" else (batch.get("B_true"), batch.get("A_true"))
         groups = {
-            "XtoY": EvalImages(fake=self.translate(x, "XtoY"), real=y, target=true_y),
-            "YtoX": EvalImages(fake=self.translate(y, "YtoX"), real=x, target=true_x),
+            "XtoY": EvalImages(fake=self.translate(x, "XtoY"), real=y, target=true_y, source=x),
+            "YtoX": EvalImages(fake=self.translate(y, "YtoX"), real=x, target=true_x, source=y),
         }
         if true_x is not None:
-            groups["YtoX_encoded"] = EvalImages(fake=self.translate(y, "YtoX", reference=true_x), real=x, target=true_x)
+            groups["YtoX_encoded"] = EvalImages(fake=self.translate(y, "YtoX", reference=true_x), real=x, target=true_x, source=y)
         return groups
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:

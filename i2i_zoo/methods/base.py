@@ -40,6 +40,8 @@ class EvalImages:
         labels: the target labels of each fake, for classifiers of the translations
             (AttributeClassificationError): (N,) class indices for exclusive domains, or (N, K)
             0/1 float attribute vectors.
+        source: the inputs each fake was translated from (FCNScore segments a translated photo and
+            scores it against the label map it came from); None where a method does not give them.
     """
 
     fake: Tensor
@@ -47,6 +49,7 @@ class EvalImages:
     target: Tensor | None = None
     baseline: Tensor | None = None
     labels: Tensor | None = None
+    source: Tensor | None = None
 
 
 class I2IMethod(L.LightningModule):

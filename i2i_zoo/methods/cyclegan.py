@@ -186,8 +186,8 @@ class CycleGAN(I2IMethod):
         pairs too where the datamodule provides them (`B_true`, `A_true`)."""
         real_a, real_b = self.require(batch, "A", "B")
         return {
-            "AtoB": EvalImages(fake=self.translate(real_a, "AtoB"), real=real_b, target=batch.get("B_true")),
-            "BtoA": EvalImages(fake=self.translate(real_b, "BtoA"), real=real_a, target=batch.get("A_true")),
+            "AtoB": EvalImages(fake=self.translate(real_a, "AtoB"), real=real_b, target=batch.get("B_true"), source=real_a),
+            "BtoA": EvalImages(fake=self.translate(real_b, "BtoA"), real=real_a, target=batch.get("A_true"), source=real_b),
         }
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:

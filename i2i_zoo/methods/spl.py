@@ -161,7 +161,7 @@ class SPL(_SPLMethod):
 
     def evaluation_images(self, batch: dict[str, Any]) -> dict[str, EvalImages]:
         source, target = self._source_target(batch)
-        return {self.direction: EvalImages(fake=self.translate(source), real=target, target=target)}
+        return {self.direction: EvalImages(fake=self.translate(source), real=target, target=target, source=source)}
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         source, target = self._source_target(batch)

@@ -1,10 +1,12 @@
 """Image-quality metrics as a Lightning callback (FID, KID, PSNR, SSIM, MS-SSIM, LPIPS), the
 loading of their pretrained feature extractors, and segmentation scores of colour label maps
-(`SegmentationScores` and its callback `SegmentationMetrics`), and the attribute classification
-error of translations (`AttributeClassificationError`)."""
+(`SegmentationScores` and its callback `SegmentationMetrics`), the FCN score of translated
+photos (`FCNScore`), and the attribute classification error of translations
+(`AttributeClassificationError`)."""
 
 from i2i_zoo.metrics.attribute_error import AttributeClassificationError, DemoTintClassifier
 from i2i_zoo.metrics.callback import METRICS, ImageQualityMetrics
+from i2i_zoo.metrics.fcn_score import SEGMENTER_WEIGHTS_ENV, SEGMENTERS, FCNScore
 from i2i_zoo.metrics.inception import FID_WEIGHTS_ENV, InceptionV3FID, load_fid_inception, resolve_fid_weights
 from i2i_zoo.metrics.segmentation import (
     CITYSCAPES_PALETTE,
@@ -21,9 +23,12 @@ __all__ = [
     "AttributeClassificationError",
     "CITYSCAPES_PALETTE",
     "DemoTintClassifier",
+    "FCNScore",
     "FID_WEIGHTS_ENV",
     "METRICS",
     "PALETTES",
+    "SEGMENTERS",
+    "SEGMENTER_WEIGHTS_ENV",
     "ImageQualityMetrics",
     "InceptionV3FID",
     "Palette",

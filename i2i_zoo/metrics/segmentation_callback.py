@@ -8,13 +8,14 @@ from collections.abc import Sequence
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
 
 from i2i_zoo.data.demo import SHAPES_PALETTE
 from i2i_zoo.data.palette import Palette
 from i2i_zoo.data.prepare import HELEN_PALETTE
 from i2i_zoo.methods.base import EvalImages
 from i2i_zoo.metrics.scheduled import ScheduledEvaluation
-from i2i_zoo.metrics.segmentation import CITYSCAPES_PALETTE, SegmentationScores
+from i2i_zoo.metrics.segmentation import CITYSCAPES_PALETTE, PaletteLike, SegmentationScores
 
 # The palettes `SegmentationMetrics(palette=...)` knows by name.
 PALETTES = {
@@ -47,6 +48,11 @@ class SegmentationMetrics(ScheduledEvaluation):
             this; `validate` and `test` always compute. Never in the sanity check.
     """
 
+    # Subclasses score other images (FCNScore: a segmenter's classes of the translated photos
+    # against `EvalImages.source`): the field holding the true colour maps, the logged names' prefix.
+    truth = "target"
+    prefix = ""
+
     def __init__(
         self,
         palette: str | list[list[int]] = "cityscapes",
@@ -54,43 +60,53 @@ class SegmentationMetrics(ScheduledEvaluation):
         ignore_index: int = 255,
         every_n_epochs: int = 1,
     ):
+        name = type(self).__name__
         if isinstance(palette, str) and palette not in PALETTES:
-            raise ValueError(
-                f"SegmentationMetrics(palette={palette!r}) is unknown: choose from {sorted(PALETTES)} or give a list of [R, G, B] colours"
-            )
+            raise ValueError(f"{name}(palette={palette!r}) is unknown: choose from {sorted(PALETTES)} or give a list of [R, G, B] colours")
         if groups is not None and (isinstance(groups, str) or not groups):
-            raise ValueError(f"SegmentationMetrics(groups={groups!r}) must be a non-empty list of group names, or None for every group with a target")
-        self.palette = PALETTES[palette] if isinstance(palette, str) else palette
+            raise ValueError(f"{name}(groups={groups!r}) must be a non-empty list of group names, or None for every group with a {self.truth}")
+        self.palette: PaletteLike = PALETTES[palette] if isinstance(palette, str) else palette
         self._palette_name = repr(palette) if isinstance(palette, str) else f"<{len(palette)} colours>"
         self.groups = None if groups is None else tuple(groups)
+        self.ignore_index = ignore_index
         super().__init__(every_n_epochs)
         # Checks the palette and ignore_index now; each group of an epoch scores with a clone.
         self._prototype = SegmentationScores(self.palette, ignore_index)
         self._scores: dict[str, SegmentationScores] = {}
-        # This epoch's groups: name -> whether any of its batches had a target.
+        # This epoch's groups: name -> whether any of its batches had its `truth` images.
         self._seen: dict[str, bool] = {}
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == TrainerFn.FITTING:
+            self.check_checkpoint_schedules(trainer, [self.prefix + score for score in SCORES])
 
     # ----------------------------------------------------------------------------- updates
     def update(self, pl_module: LightningModule, outputs: dict[str, EvalImages]) -> None:
         # Metrics in float32 whatever the training precision.
         with torch.no_grad(), torch.autocast(pl_module.device.type, enabled=False):
             for name, images in outputs.items():
-                self._seen[name] = self._seen.get(name, False) or images.target is not None
+                self._seen[name] = self._seen.get(name, False) or getattr(images, self.truth) is not None
                 if self._scored(name, images):
                     if name not in self._scores:
                         self._scores[name] = self._prototype.clone().to(pl_module.device)
-                    self._scores[name].update(images.fake.float(), images.target.float())
+                    self._scores[name].update(*self.class_maps(images))
+
+    def class_maps(self, images: EvalImages) -> tuple[torch.Tensor, torch.Tensor]:
+        """A group's predictions and truth, as `SegmentationScores.update` takes them: the
+        translations are colour label maps."""
+        return images.fake.float(), images.target.float()
 
     def _scored(self, name: str, images: EvalImages) -> bool:
-        channels = (images.fake.shape[1], None if images.target is None else images.target.shape[1])
+        truth = getattr(images, self.truth)
+        channels = (images.fake.shape[1], None if truth is None else truth.shape[1])
         if self.groups is None:
             return channels == (3, 3)
-        if name not in self.groups or images.target is None:
+        if name not in self.groups or truth is None:
             return False
         if channels != (3, 3):
             raise ValueError(
-                f"SegmentationMetrics(groups={list(self.groups)}): group {name!r} has {channels[0]}-channel translations "
-                f"and {channels[1]}-channel targets; colour label maps have 3 (RGB)"
+                f"{type(self).__name__}(groups={list(self.groups)}): group {name!r} has {channels[0]}-channel translations "
+                f"and {channels[1]}-channel {self.truth}s; both must have 3 (RGB)"
             )
         return True
 
@@ -99,17 +115,19 @@ class SegmentationMetrics(ScheduledEvaluation):
         self._align_groups(pl_module)
         missing = [name for name in self.groups or () if name not in self._scores]
         if missing:  # every process raises: all of them see the same groups
-            seen = {name: "with target" if target else "no target" for name, target in self._seen.items()}
+            seen = {name: f"with {self.truth}" if truth else f"no {self.truth}" for name, truth in self._seen.items()}
             raise ValueError(
-                f"SegmentationMetrics(groups={list(self.groups)}): {missing} had no images with a target this {stage} epoch; "
+                f"{type(self).__name__}(groups={list(self.groups)}): {missing} had no images with a {self.truth} this {stage} epoch; "
                 f"{type(pl_module).__name__}'s evaluation_images gave {seen or 'no group'}"
             )
         results = {name: self._compute(name, metric) for name, metric in self._scores.items()}
         if len(results) == 1:
-            logged = {self.metric_name(pl_module, stage, key): value for key, value in next(iter(results.values())).items()}
+            logged = {self.metric_name(pl_module, stage, self.prefix + key): value for key, value in next(iter(results.values())).items()}
         else:
             logged = {
-                self.metric_name(pl_module, stage, f"{key}_{name}"): value for name, values in results.items() for key, value in values.items()
+                self.metric_name(pl_module, stage, f"{self.prefix}{key}_{name}"): value
+                for name, values in results.items()
+                for key, value in values.items()
             }
         for name, value in logged.items():
             pl_module.log(name, value.float(), sync_dist=True)
@@ -136,9 +154,9 @@ class SegmentationMetrics(ScheduledEvaluation):
     def _compute(self, group: str, metric: SegmentationScores) -> dict[str, torch.Tensor]:
         try:
             scores = metric.compute()
-        except ValueError as error:  # no target pixel of a palette colour: most likely the wrong palette
+        except ValueError as error:  # no true pixel of a palette colour: most likely the wrong palette
             raise ValueError(
-                f"SegmentationMetrics(palette={self._palette_name}): no target pixel of group {group!r} has a colour "
-                "of the palette; are the targets colour label maps in that palette?"
+                f"{type(self).__name__}(palette={self._palette_name}): no {self.truth} pixel of group {group!r} has a colour "
+                f"of the palette; are the {self.truth} images colour label maps in that palette?"
             ) from error
         return {key: scores[key] for key in SCORES}
