@@ -103,7 +103,9 @@ def make_batch(model: I2IMethod, batch_size: int, image_size: int, channels_last
             labels = torch.rand(batch_size, len(model.domains), generator=generator).round()
         return {"image": image(), "label": labels}
     if isinstance(model, GANimation):
-        return {"image": image(), "label": torch.rand(batch_size, len(model.domains), generator=generator)}
+        conditions = len(model.domains)
+        return {"image": image(), "label": torch.rand(batch_size, conditions, generator=generator),
+                "target_label": torch.rand(batch_size, conditions, generator=generator)}
     return {"A": image(), "B": image()}
 
 

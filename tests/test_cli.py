@@ -213,6 +213,8 @@ TINY_BY_MODEL = {
                "--model.init_args.d_repeat_num", "3", "--model.init_args.g2_features", "8", "--model.init_args.g2_blocks", "1",
                "--model.init_args.low_size", "16", "--model.init_args.identity_encoder", "luma_thumbnail",
                "--data.image_size", "32", "--data.batch_size", "4"],
+    # Batches of 2: the two training images, which GANimation's drop_last would drop in a batch of 25.
+    "GANimation": [*TINY_BY_DATA["MultiDomainDataModule"], "--data.batch_size", "2"],
     # No VGG weights here: the content and style terms off.
     "AsymGAN": ["--model.init_args.ngf", "8", "--model.init_args.ndf", "8", "--model.init_args.lambda7", "0",
                 "--model.init_args.lambda8", "0", *_CROP_32],

@@ -198,6 +198,9 @@ ARGUMENTS = {
     "float_range": "the pixel values of black and white in floating-point image files (e.g. 32-bit "
     "TIFF), mapped to 0 and 1: ``[0, 255]`` for files on an 8-bit scale. A float value outside "
     "this range, or not finite, is an error naming the file. 8- and 16-bit files are unaffected.",
+    "drop_last": "drop the last training batch of an epoch when it is smaller than ``batch_size`` "
+    "(under DDP: the last partial batch of each process's share), as GANimation's original loader "
+    "does; evaluation keeps every image.",
     "square_halves": "each half of a side-by-side image is square, so its width must be twice its "
     "height (pix2pix's datasets are): an image of another shape, such as a single image left in "
     "the folder, is an error naming the file. False accepts pairs of non-square halves.",
@@ -300,6 +303,7 @@ class _FolderDataModule(L.LightningDataModule):
         predict_dir: str | None = None,
         pin_memory: bool = True,
         float_range: tuple[float, float] = (0.0, 1.0),
+        drop_last: bool = False,
     ) -> None:
         super().__init__()
         # Lightning reads the subclasses' __init__ arguments from the calling frames.
@@ -406,7 +410,7 @@ class _FolderDataModule(L.LightningDataModule):
 
     def _loader(
         self, dataset: Dataset, batch_size: int, sampler: DistributedSampler | None = None,
-        batch_option: str | None = None,
+        batch_option: str | None = None, drop_last: bool = False,
     ) -> DataLoader:
         """A loader of ``dataset``; ``batch_option`` names the option that set ``batch_size`` (for
         the error on a batch of images of several sizes), None for batches of one."""
@@ -420,7 +424,7 @@ class _FolderDataModule(L.LightningDataModule):
             # Items take their randomness from their keys; this generator only keeps the loader's
             # own draw (its workers' base seed) off torch's RNG.
             generator=torch.Generator().manual_seed(0),
-            drop_last=False,
+            drop_last=drop_last,
             num_workers=workers,
             pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
             persistent_workers=workers > 0,
@@ -433,7 +437,15 @@ class _FolderDataModule(L.LightningDataModule):
             self.train_dataset, self._order_generator, self._train_generator, *world(self.trainer), skip=self._resume_skip
         )
         self._train_sampler, self._resume_skip = sampler, 0
-        return self._loader(self.train_dataset, self.hparams.batch_size, sampler, "data.batch_size")
+        batch_size, drop_last = self.hparams.batch_size, self.hparams.drop_last
+        # Every process's share has num_samples items (padded), so all drop alike and run as many batches.
+        if drop_last and sampler.num_samples < batch_size:
+            raise ValueError(
+                f"data.drop_last: each of {sampler.num_replicas} process(es) gets {sampler.num_samples} of the "
+                f"{len(self.train_dataset)} training images, less than data.batch_size={batch_size}, so no batch "
+                "would be left: use a smaller batch, fewer devices or data.drop_last: false"
+            )
+        return self._loader(self.train_dataset, batch_size, sampler, "data.batch_size", drop_last)
 
     def _eval_loader(self, dataset: Dataset, what: str) -> DataLoader:
         sampler = _EvalSampler(dataset, *world(self.trainer), what)

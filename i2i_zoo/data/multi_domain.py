@@ -40,6 +40,10 @@ class MultiDomainDataset(_RandomDataset):
     items also hold ``image_true`` (K, 3, H, W), transformed alike: the true translations.
     With ``uv_paths`` (a UV map per image), items also hold ``uv`` (3, H, W): the map resized to
     its image's size, then transformed alike (the same crop, resize and flip).
+    With ``target_labels``, items also hold ``target_label``: the label of an item drawn
+    uniformly from the whole dataset (itself included) with the item's generator, the target
+    GANimation's original draws for each training image (``_generate_random_cond``). Only the
+    label is read, never the other image.
     ``float_range`` is passed to :func:`~i2i_zoo.data.io.read_image`."""
 
     def __init__(
@@ -50,11 +54,12 @@ class MultiDomainDataset(_RandomDataset):
         aligned_paths: list[list[Path]] | None = None,
         float_range: tuple[float, float] = (0.0, 1.0),
         uv_paths: list[Path] | None = None,
+        target_labels: bool = False,
     ) -> None:
         if len(paths) != len(labels):
             raise ValueError(f"{len(paths)} images but {len(labels)} labels")
         self.paths, self.labels, self.transform, self.aligned_paths = paths, labels, transform, aligned_paths
-        self.float_range, self.uv_paths = float_range, uv_paths
+        self.float_range, self.uv_paths, self.target_labels = float_range, uv_paths, target_labels
         if aligned_paths is not None and transform is not None:
             transform.add_targets({f"true{k}": "image" for k in range(len(aligned_paths[0]))})
         if uv_paths is not None and transform is not None:
@@ -82,6 +87,10 @@ class MultiDomainDataset(_RandomDataset):
             item["image_true"] = torch.stack([out[f"true{k}"] for k in range(len(self.aligned_paths[index]))])
         if self.uv_paths is not None:
             item["uv"] = out["uv"]
+        if self.target_labels:
+            # Drawn after the transform's seed, so the item's augmentations are those it had without.
+            other = int(torch.randint(len(self.labels), (), generator=generator))
+            item["target_label"] = torch.tensor(self.labels[other])
         return item
 
 
@@ -188,7 +197,11 @@ class MultiDomainDataModule(_FolderDataModule):
     ``path``; with ``aligned_evaluation`` (folders), evaluation batches also hold
     ``image_true`` (N, K, 3, image_size, image_size): each image's scene in all K domains; with
     ``uv_dir`` (any layout), training and evaluation batches also hold ``uv`` (N, 3, image_size,
-    image_size): each image's UV map, cropped, resized and flipped with it.
+    image_size): each image's UV map, cropped, resized and flipped with it. Training batches
+    also hold ``target_label``, shaped and typed as ``label``: for each image, the label of an
+    image drawn uniformly from the whole training split (itself included), from the item's seed,
+    so the same item, epoch and seed draw the same one on any number of processes or workers and
+    after a resume (GANimation's targets, as its original's ``_generate_random_cond``).
     ``demo:tints`` (folders) and ``demo:levels`` (csv) are built-in demo datasets.
     """
 
@@ -331,4 +344,4 @@ class MultiDomainDataModule(_FolderDataModule):
                 paths, labels = read_au_conditions(ids_file, images_folder, labels_file, domains)
         # root / an absolute path is that path.
         uv_paths = None if hp.uv_dir is None else uv_map_paths(root / hp.uv_dir, paths, images_folder)
-        return MultiDomainDataset(paths, labels, self._transform(train), aligned, hp.float_range, uv_paths)
+        return MultiDomainDataset(paths, labels, self._transform(train), aligned, hp.float_range, uv_paths, target_labels=train)

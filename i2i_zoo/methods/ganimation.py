@@ -29,11 +29,12 @@ class GANimation(I2IMethod):
     regression on real images, then the gradient penalty alone. `G` is updated every
     `train_G_every_n_iterations`-th iteration: adversarial term, regression of its fakes to the
     desired conditions, cycle back to the real conditions, and the attention masks of both passes
-    kept small (mean) and smooth (total variation). Desired conditions are another sample's (a
-    shuffle of the batch) plus uniform noise. Loss terms are computed as the original code does,
-    which differs from the paper's equations in two places: the condition MSE is divided by the
-    batch size once more, and the mask terms are the mean and the summed absolute differences
-    (not the L2 norm and squared differences).
+    kept small (mean) and smooth (total variation). Desired conditions are those of an image drawn
+    from the whole training set (the batch's `target_label`, which MultiDomainDataModule's
+    training batches hold) plus uniform noise, as the original's `_generate_random_cond`. Loss
+    terms are computed as the original code does, which differs from the paper's equations in two
+    places: the condition MSE is divided by the batch size once more, and the mask terms are the
+    mean and the summed absolute differences (not the L2 norm and squared differences).
 
     Args:
         domains: condition names in label order (linked from data.domains), e.g. the 17 action-unit
@@ -51,7 +52,8 @@ class GANimation(I2IMethod):
         lambda_mask: weight of the attention masks' mean (each of the two passes).
         lambda_mask_smooth: weight of the masks' total variation (summed absolute differences).
         train_G_every_n_iterations: G is updated on every n-th iteration, D on every one.
-        cond_noise: half-width of the uniform noise added to the desired conditions.
+        cond_noise: half-width of the uniform noise added to the desired conditions (the batch's
+            `target_label`); 0.1, the original's.
         lr_g: generator learning rate.
         lr_d: discriminator learning rate.
         betas: Adam betas.
@@ -139,7 +141,7 @@ class GANimation(I2IMethod):
     # ---------------------------------------------------------------------------- training
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         real, real_cond = self._images_and_conditions(batch)
-        desired_cond = self.desired_conditions(real_cond)
+        desired_cond = self.desired_conditions(batch)
 
         # D on every iteration: real vs fake (WGAN), the real images' conditions, then (a separate
         # update, as the original) the gradient penalty.
@@ -180,13 +182,28 @@ class GANimation(I2IMethod):
         colour, attention = (generator or self.G)(images, conditions)
         return compose(images, colour, attention), attention
 
-    def desired_conditions(self, real_cond: Tensor) -> Tensor:
-        """Targets to train on: another sample's conditions (a random permutation of the batch)
-        plus U(-cond_noise, cond_noise) noise. The original draws the other sample from the whole
-        dataset; within a shuffled batch it is a sample of the same distribution."""
-        shuffled = real_cond[torch.randperm(len(real_cond), device=real_cond.device)]
-        noise = torch.rand_like(real_cond) * 2 * self.cond_noise - self.cond_noise
-        return shuffled + noise
+    def desired_conditions(self, batch: dict[str, Any]) -> Tensor:
+        """Targets to train on: the batch's `target_label` (for each image, the conditions of an
+        image drawn uniformly from the whole training set, as the original's
+        `_generate_random_cond`) plus U(-cond_noise, cond_noise) noise."""
+        if "target_label" not in batch:
+            # No fallback to a shuffle of the batch: it gives one image per batch its own
+            # conditions back on average, which the original's draw from the whole set rarely does.
+            raise KeyError(
+                "GANimation trains toward target conditions drawn from the whole training set, which "
+                f"MultiDomainDataModule's training batches hold as `target_label`; this batch has {sorted(batch)}. "
+                "Train with MultiDomainDataModule (layout ganimation or csv), or add `target_label` "
+                "(N, c_dim) to the batches of your own loader"
+            )
+        images, target = batch["image"], batch["target_label"]
+        if target.shape != (len(images), len(self.domains)) or not target.is_floating_point():
+            raise ValueError(
+                f"the batch's target_label should be (N, {len(self.domains)}) floats like its label, got "
+                f"{target.dtype} of shape {tuple(target.shape)}"
+            )
+        target = target.to(images.dtype)
+        noise = torch.rand_like(target) * 2 * self.cond_noise - self.cond_noise
+        return target + noise
 
     def _images_and_conditions(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         images, labels = self.require(batch, "image", "label")

@@ -41,7 +41,9 @@ def tint_batch(n: int, generator: torch.Generator) -> dict[str, Any]:
 
 
 def level_batch(n: int, generator: torch.Generator) -> dict[str, Any]:
-    return {"image": _images(n, generator), "label": torch.rand(n, 1, generator=generator)}
+    # target_label: as MultiDomainDataModule's training batches hold it (GANimation trains toward it).
+    return {"image": _images(n, generator), "label": torch.rand(n, 1, generator=generator),
+            "target_label": torch.rand(n, 1, generator=generator)}
 
 
 def super_resolution_batch(n: int, generator: torch.Generator) -> dict[str, Any]:

@@ -74,9 +74,12 @@ def test_batches_carry_each_class_folders_label(tmp_path, write_rgb_file):
     dm.setup("fit")
     # The default fractions 0.8, 0.1, 0.1: dog 16/2/2, cat 8/1/1; val_split defaults to test.
     assert len(dm.train_dataset) == 24 and len(dm.val_dataset) == 3
-    for loader in (dm.train_dataloader(), dm.val_dataloader()):
+    for loader, train in ((dm.train_dataloader(), True), (dm.val_dataloader(), False)):
         for batch in loader:
             assert batch["image"].shape[1:] == (3, 8, 8)
+            # Training targets: labels of the split, drawn for each image (GANimation's targets).
+            assert ("target_label" in batch) == train
+            assert not train or set(batch["target_label"].tolist()) <= {0, 1}
             for path, label in zip(batch["path"], batch["label"].tolist()):
                 assert Path(path).parent.name == ("dog", "cat")[label]
 

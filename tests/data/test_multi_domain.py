@@ -26,11 +26,15 @@ def _pixels(seed: int, height: int = 10, width: int = 10) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
-def _check_batch(batch: dict, n: int, label_shape: tuple[int, ...], label_dtype: torch.dtype) -> None:
-    assert set(batch) == {"image", "label", "path"}
+def _check_batch(
+    batch: dict, n: int, label_shape: tuple[int, ...], label_dtype: torch.dtype, train: bool = False
+) -> None:
+    """Training batches also hold ``target_label``, typed and shaped as ``label``."""
+    assert set(batch) == {"image", "label", "path"} | ({"target_label"} if train else set())
     assert batch["image"].shape == (n, 3, 8, 8) and batch["image"].dtype == torch.float32
     assert batch["image"].min() >= -1 and batch["image"].max() <= 1
-    assert batch["label"].shape == (n, *label_shape) and batch["label"].dtype == label_dtype
+    for key in ("label", "target_label") if train else ("label",):
+        assert batch[key].shape == (n, *label_shape) and batch[key].dtype == label_dtype
     assert len(batch["path"]) == n and isinstance(batch["path"][0], str)
 
 
@@ -62,7 +66,7 @@ def test_folders_batches_label_each_image_with_its_folders_index(folders, tmp_pa
         assert len(labels) == n  # b and ignored/ are not read
         assert all(labels[p] == ["c", "a"].index(Path(p).parent.name) for p in labels)
     batch = next(iter(dm.train_dataloader()))
-    _check_batch(batch, 4, (), torch.int64)
+    _check_batch(batch, 4, (), torch.int64, train=True)
     for path, label in zip(batch["path"], batch["label"]):
         assert label == ["c", "a"].index(Path(path).parent.name)
     _check_batch(next(iter(dm.val_dataloader())), 4, (), torch.int64)
@@ -178,7 +182,7 @@ def test_celeba_batches_hold_the_chosen_attributes_as_0_1(tmp_path, write_rgb_fi
         expected = [values[Path(path).name][ATTRIBUTES.index(d)] == 1 for d in domains]
         np.testing.assert_array_equal(label, np.array(expected, np.float32))
     batch = next(iter(dm.train_dataloader()))
-    _check_batch(batch, 4, (3,), torch.float32)
+    _check_batch(batch, 4, (3,), torch.float32, train=True)
     assert set(batch["label"].unique().tolist()) <= {0.0, 1.0}
     for path, label in zip(batch["path"], batch["label"]):
         assert label.tolist() == [float(values[Path(path).name][ATTRIBUTES.index(d)] == 1) for d in domains]
@@ -341,7 +345,7 @@ def test_ganimation_batches_hold_intensities_over_5(ganimation):
     for path, label in _labels_by_path(dm.val_dataset).items():
         np.testing.assert_allclose(label, conditions[Path(path).stem] / 5, rtol=1e-6)
     batch = next(iter(dm.train_dataloader()))
-    _check_batch(batch, 3, (17,), torch.float32)
+    _check_batch(batch, 3, (17,), torch.float32, train=True)
     assert 0 <= batch["label"].min() and batch["label"].max() <= 1
     for path, label in zip(batch["path"], batch["label"]):
         np.testing.assert_allclose(label.numpy(), conditions[Path(path).stem] / 5, rtol=1e-6)
@@ -443,7 +447,7 @@ def test_csv_batches_hold_the_chosen_columns(conditions_csv):
             assert Path(path).parent == conditions_csv / "images" / split
             np.testing.assert_allclose(label, [20 + i, i / 10], rtol=1e-6)
     batch = next(iter(dm.train_dataloader()))
-    _check_batch(batch, 4, (2,), torch.float32)
+    _check_batch(batch, 4, (2,), torch.float32, train=True)
     for path, label in zip(batch["path"], batch["label"]):
         np.testing.assert_allclose(label.numpy(), [20 + int(Path(path).stem), int(Path(path).stem) / 10], rtol=1e-6)
 
@@ -541,3 +545,112 @@ def test_demo_roots(tmp_path, monkeypatch):
     assert 0.2 <= batch["label"].min() and batch["label"].max() <= 1.0
     with pytest.raises(ValueError, match=r"'levels' does not come in layout 'multi_domain'.*\('tints',\)"):
         MultiDomainDataModule("demo:levels", domains=["brightness"]).setup("fit")
+
+
+# target labels: each training item's target, the label of an item drawn from the whole split
+
+
+def test_training_items_hold_the_label_of_an_item_drawn_from_the_whole_split(conditions_csv, monkeypatch):
+    """Five images with distinct labels: every target is a label of the split, many are other
+    items', all five turn up; an item's key decides its draw; only the item's own image is read;
+    evaluation items hold none."""
+    import i2i_zoo.data.multi_domain as multi_domain
+
+    dm = MultiDomainDataModule(str(conditions_csv), layout="csv", domains=["age", "smile"], **SMALL)
+    dm.setup("fit")
+    dataset, labels = dm.train_dataset, [tuple(label) for label in dm.train_dataset.labels]
+    assert len(set(labels)) == 5
+    read = []
+    monkeypatch.setattr(multi_domain, "read_image", lambda path, *a, **k: read.append(path) or np.zeros((8, 8, 3), np.float32))
+    drawn = {index: [tuple(dataset[(index, seed)]["target_label"].tolist()) for seed in range(60)] for index in range(5)}
+    assert read == [dataset.paths[index] for index in range(5) for _ in range(60)]
+    for index, targets in drawn.items():
+        assert set(targets) <= set(labels)
+        assert sum(t != labels[index] for t in targets) > 30  # mostly another image's (4 in 5)
+    assert set(sum(drawn.values(), [])) == set(labels)
+    assert tuple(dataset[(3, 7)]["target_label"].tolist()) == drawn[3][7]  # the same key, the same draw
+    assert "target_label" not in dm.val_dataset[0]
+
+
+def test_target_labels_follow_the_item_epoch_and_seed(folders):
+    """Through the training loader: the same seed replays every epoch's targets, the next epoch
+    draws others, and another seed other ones."""
+
+    def epochs(seed: int) -> list[dict[str, int]]:
+        L.seed_everything(seed, verbose=False)
+        dm = MultiDomainDataModule(str(folders), domains=["a", "b", "c"], image_size=8, batch_size=3, num_workers=0)
+        dm.setup("fit")
+        return [
+            {path: int(target) for batch in dm.train_dataloader() for path, target in zip(batch["path"], batch["target_label"])}
+            for _ in range(2)
+        ]
+
+    first, again, other = epochs(0), epochs(0), epochs(1)
+    assert first == again and first[0] != first[1] and first != other
+    assert all(len(epoch) == 9 and set(epoch.values()) <= {0, 1, 2} for epoch in first)
+
+
+def test_each_rank_draws_targets_from_the_whole_split(conditions_csv):
+    """Under DDP a rank's items draw their targets from every training image, not from the
+    rank's share of the epoch (five images with distinct labels, three per rank)."""
+    for rank in (0, 1):
+        torch.manual_seed(0)  # seed_everything gives every rank the same seed
+        dm = MultiDomainDataModule(str(conditions_csv), layout="csv", domains=["age"], image_size=8, batch_size=3, num_workers=0)
+        dm.trainer = _StubTrainer(rank, 2)
+        dm.setup("fit")
+        outside = 0
+        for _ in range(4):
+            (batch,) = list(dm.train_dataloader())
+            outside += len(set(batch["target_label"].flatten().tolist()) - set(batch["label"].flatten().tolist()))
+        assert outside > 0
+
+
+# drop_last: the last partial training batch
+
+
+class _StubTrainer:
+    def __init__(self, rank: int, world_size: int):
+        self.global_rank, self.world_size = rank, world_size
+
+
+def _drop_last_module(folders: Path, drop_last: bool, batch_size: int, rank: int = 0, world_size: int = 1):
+    torch.manual_seed(0)
+    dm = MultiDomainDataModule(str(folders), domains=["a", "b", "c"], image_size=8, batch_size=batch_size,
+                               num_workers=0, drop_last=drop_last)
+    dm.trainer = _StubTrainer(rank, world_size)
+    dm.setup("fit")
+    return dm
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_drop_last_drops_the_partial_training_batch(folders, drop_last):
+    """Nine training images in batches of 4: 4, 4, 1, or 4, 4 with drop_last; evaluation keeps all."""
+    dm = _drop_last_module(folders, drop_last, batch_size=4)
+    loader = dm.train_dataloader()
+    sizes = [len(batch["path"]) for batch in loader]
+    assert sizes == ([4, 4] if drop_last else [4, 4, 1]) and len(loader) == len(sizes)
+    assert [len(batch["path"]) for batch in dm.val_dataloader()] == [4, 2]
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_drop_last_under_ddp_drops_each_ranks_partial_batch(folders, drop_last):
+    """Two ranks share nine images as 5 + 5 (padded, as DistributedSampler); in batches of 2,
+    each runs 2, 2, 1, or 2, 2 with drop_last: the same count on both, so no rank waits."""
+    for rank in (0, 1):
+        loader = _drop_last_module(folders, drop_last, batch_size=2, rank=rank, world_size=2).train_dataloader()
+        sizes = [len(batch["path"]) for batch in loader]
+        assert sizes == ([2, 2] if drop_last else [2, 2, 1]) and len(loader) == len(sizes)
+    with pytest.raises(ValueError, match=r"data\.drop_last: each of 2 process\(es\) gets 5 of the 9 training images, less than data\.batch_size=6"):
+        _drop_last_module(folders, True, batch_size=6, world_size=2).train_dataloader()
+
+
+def test_drop_last_resumed_mid_epoch_runs_the_epochs_remaining_full_batches(folders):
+    """A checkpoint after 2 of the epoch's 4 full batches of 2 (nine images): the resumed epoch
+    runs batches 3 and 4 and drops the partial one, as the uninterrupted epoch."""
+    dm = _drop_last_module(folders, True, batch_size=2)
+    state = dm.state_dict()
+    epoch = [batch["path"] for batch in dm.train_dataloader()]
+    assert len(epoch) == 4
+    resumed = _drop_last_module(folders, True, batch_size=2)
+    resumed.load_state_dict({**state, "consumed_samples": 4})
+    assert [batch["path"] for batch in resumed.train_dataloader()] == epoch[2:]
