@@ -3,7 +3,8 @@ from i2i_zoo.nets.edsr import EDSR, EDSRResidualBlock
 from i2i_zoo.nets.generators import GENERATORS, build_generator
 from i2i_zoo.nets.layers import conv_bias, get_norm_layer, init_weights
 from i2i_zoo.nets.patchgan import PatchGANDiscriminator
-from i2i_zoo.nets.resnet_generator import ReferenceTransfer, ResnetBlock, ResnetGenerator
+from i2i_zoo.nets.resnet_generator import ResnetBlock, ResnetGenerator
+from i2i_zoo.nets.spl_resnet import ReferenceTransfer, SPLResidualBlock, SPLResnetGenerator, spl_generator
 from i2i_zoo.nets.srresnet import SRResidualBlock, SRResNet
 from i2i_zoo.nets.stargan import (
     FixedLabelGenerator,
@@ -24,6 +25,8 @@ __all__ = [
     "ReferenceTransfer",
     "ResnetBlock",
     "ResnetGenerator",
+    "SPLResidualBlock",
+    "SPLResnetGenerator",
     "SRResNet",
     "SRResidualBlock",
     "StarGANDiscriminator",
@@ -36,5 +39,6 @@ __all__ = [
     "conv_bias",
     "get_norm_layer",
     "init_weights",
+    "spl_generator",
     "tile_labels",
 ]

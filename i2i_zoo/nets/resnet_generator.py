@@ -1,12 +1,10 @@
-"""ResNet generator of CycleGAN (Zhu et al., 2017), after Johnson et al. (2016), and SPL's
-reference-transfer generator built on it.
+"""ResNet generator of CycleGAN (Zhu et al., 2017), after Johnson et al. (2016).
 
 Layer order and module names match the original implementation, so its checkpoints' keys
 (`model.<i>...`, `conv_block.<j>...`) load unchanged.
 """
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -46,7 +44,7 @@ class ResnetGenerator(nn.Module):
 
     Input sides must be multiples of `size_multiple` for the output to match the input size.
     With `final_tanh=False` the output is the last convolution's, for methods that add it to an
-    image before squashing (SPL's reference transfer).
+    image before squashing (SPL's `ReferenceTransfer`).
     """
 
     size_multiple = 4
@@ -75,23 +73,3 @@ class ResnetGenerator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
-
-class ReferenceTransfer(nn.Module):
-    """SPL's makeup generator (Sarfraz et al., 2019), as the original code builds it: a ResNet on
-    the concatenation (source, reference) computes a residual that is added to the reference and
-    squashed by tanh.
-
-    Takes the source and the reference concatenated along channels (one tensor, so the module
-    exports as a plain image network); its ResNet is `net` (state-dict keys `net.model.<i>...`).
-    """
-
-    size_multiple = ResnetGenerator.size_multiple
-
-    def __init__(self, channels: int = 3, ngf: int = 64, n_blocks: int = 9, norm: str = "instance") -> None:
-        super().__init__()
-        self.in_channels, self.out_channels = 2 * channels, channels
-        self.net = ResnetGenerator(2 * channels, channels, ngf, n_blocks, norm, final_tanh=False)
-
-    def forward(self, source_and_reference: Tensor) -> Tensor:
-        reference = source_and_reference[:, self.out_channels :]
-        return torch.tanh(reference + self.net(source_and_reference))

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from i2i_zoo.nets import ReferenceTransfer, ResnetBlock, ResnetGenerator, UnetGenerator
+from i2i_zoo.nets import ResnetBlock, ResnetGenerator, UnetGenerator
 
 
 def _n_params(net: nn.Module) -> int:
@@ -96,26 +96,3 @@ def test_state_dict_keys_follow_the_original_layout():
     assert "model.model.0.weight" in unet and "model.model.0.bias" not in unet
     assert "model.model.3.bias" in unet  # outermost upconv keeps its bias
     assert "model.model.1.model.3.model.3.model.3.model.3.model.3.model.3.model.1.weight" in unet
-
-
-@pytest.mark.parametrize("channels", [1, 3])
-def test_reference_transfer_squashes_the_reference_plus_the_resnet_residual(channels):
-    torch.manual_seed(0)
-    net = ReferenceTransfer(channels, ngf=8, n_blocks=1)
-    source, reference = torch.rand(2, channels, 12, 16) * 2 - 1, torch.rand(2, channels, 12, 16) * 2 - 1
-    pair = torch.cat([source, reference], 1)
-    with torch.no_grad():
-        out = net(pair)
-        assert out.shape == source.shape
-        assert (net.in_channels, net.out_channels, net.size_multiple) == (2 * channels, channels, 4)
-        assert torch.equal(out, torch.tanh(reference + net.net(pair)))
-        # The ResNet has no tanh of its own: a scaled last layer leaves [-1, 1], the output does not.
-        net.net.model[-1].weight.mul_(100)
-        assert net.net(pair).abs().max() > 1 and net(pair).abs().max() <= 1
-
-
-def test_reference_transfer_state_dict_keys_are_the_resnets_under_net():
-    net = ReferenceTransfer(ngf=8, n_blocks=1)
-    resnet = ResnetGenerator(6, 3, ngf=8, n_blocks=1, final_tanh=False)
-    assert list(net.state_dict()) == [f"net.{key}" for key in resnet.state_dict()]
-
