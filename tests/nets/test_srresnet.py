@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from i2i_zoo.nets import SRResNet
+from i2i_zoo.nets.srresnet import ShiftBatchNorm2d
 
 
 def _n_params(net: nn.Module) -> int:
@@ -27,20 +28,41 @@ def test_output_is_scale_times_larger(scale, in_ch, out_ch):
 def test_parameter_count_of_the_paper_network():
     f, c = 64, 3  # features, image channels
     head = (9 * 9 * c * f + f) + f  # 9x9 conv with bias, PReLU slopes
-    block = 2 * (3 * 3 * f * f) + 2 * (2 * f) + f  # two bias-free convs, two BNs (scale, shift), PReLU
-    body = 16 * block + 3 * 3 * f * f + 2 * f  # 16 blocks, then conv + BN before the long skip
+    block = 2 * (3 * 3 * f * f) + 2 * f + f  # two bias-free convs, two BNs (shift only: TF's scale=False), PReLU
+    body = 16 * block + 3 * 3 * f * f + f  # 16 blocks, then conv + BN before the long skip
     stage = (3 * 3 * f * 4 * f + 4 * f) + f  # conv to 256 channels with bias, PReLU after the shuffle
     tail = 9 * 9 * f * c + c
     expected = head + body + 2 * stage + tail
-    assert expected == 1_548_547
+    assert expected == 1_546_435
     net = SRResNet()
     assert _n_params(net) == expected
-    # Without BN the 33 convs it followed take a bias instead of BN's 2 x 64 parameters.
-    assert _n_params(SRResNet(norm="none")) == expected - 33 * f
+    # PyTorch's batch norm adds a scale to each of the 33 BNs; without BN the convs take a bias instead.
+    assert _n_params(SRResNet(norm="batch")) == expected + 33 * f == 1_548_547
+    assert _n_params(SRResNet(norm="none")) == expected
     assert net.eval()(torch.randn(1, 3, 8, 8)).shape == (1, 3, 32, 32)
 
 
-@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_batch_tf_is_tf_batch_norm_without_scale():
+    """eps 1e-3, a learned shift, no scale; moving averages (momentum 0.1 = TF's decay 0.9) in eval mode."""
+    net = _tiny()
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms) == 2 * 2 + 1 and all(isinstance(m, ShiftBatchNorm2d) for m in norms)
+    bn = norms[0]
+    assert (bn.eps, bn.momentum, bn.weight) == (1e-3, 0.1, None)
+    assert list(bn.state_dict()) == ["bias", "running_mean", "running_var", "num_batches_tracked"]
+    x = torch.randn(4, 8, 5, 6) * 3 + 1
+    with torch.no_grad():
+        bn.bias.copy_(torch.linspace(-1, 1, 8))
+        bn.train()(x)
+        mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3))  # PyTorch's running variance is the unbiased one
+        torch.testing.assert_close(bn.running_mean, 0.1 * mean)
+        torch.testing.assert_close(bn.running_var, 0.9 + 0.1 * var)
+        shape = (1, -1, 1, 1)
+        expected = (x - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + 1e-3) + bn.bias.view(shape)
+        torch.testing.assert_close(bn.eval()(x), expected)
+
+
+@pytest.mark.parametrize("norm", ["batch_tf", "batch", "none"])
 def test_output_stays_in_tanh_range(norm):
     net = _tiny(norm=norm)
     with torch.no_grad():
@@ -91,7 +113,7 @@ def test_initialisation_is_xavier_uniform_with_zero_biases_and_slopes():
         elif isinstance(m, nn.PReLU):
             assert torch.all(m.weight == 0)
         elif isinstance(m, nn.BatchNorm2d):
-            assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
+            assert m.weight is None and torch.all(m.bias == 0)
 
 
 @pytest.mark.parametrize("scale", [1, 3, 16])
@@ -101,5 +123,5 @@ def test_bad_scale_names_the_option(scale):
 
 
 def test_bad_norm_names_the_choices():
-    with pytest.raises(ValueError, match="'instance'.*batch, none"):
+    with pytest.raises(ValueError, match="'instance'.*batch_tf, batch, none"):
         SRResNet(norm="instance")
