@@ -14,8 +14,9 @@ from torch import Tensor, nn
 from i2i_zoo.losses import SpatialProfileLoss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, translate_any_size
 from i2i_zoo.methods.optimizers import OptimizerSpec, policy_schedule
-from i2i_zoo.nets import ReferenceTransfer, ResnetGenerator, SRResNet, init_weights
+from i2i_zoo.nets import ReferenceTransfer, SRResNet, init_weights, spl_generator
 from i2i_zoo.nets.layers import InitType, Norm
+from i2i_zoo.nets.spl_resnet import SPL_GENERATORS, SPLGenerator
 from i2i_zoo.nets.srresnet import SRResNetNorm
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -25,9 +26,9 @@ SPLLrPolicy = Literal[LR_POLICIES]
 
 
 class _SPLMethod(I2IMethod):
-    """One generator `G`, one Adam optimizer (the original's 2e-4, beta1 0.9), the loss
-    -(GP + CP) (+ an optional L1 term where there is a ground truth); training and validation log
-    the similarities `GP` and `CP` (12 and 24 at best)."""
+    """One generator `G`, one Adam optimizer (the original's 2e-4, beta1 0.9, x0.96 per epoch), the
+    loss -(GP + CP) (+ an optional L1 term where there is a ground truth); training and validation
+    log the similarities `GP` and `CP` (12 and 24 at best)."""
 
     def __init__(self, gp_weight: float, rgb_weight: float, yuv_weight: float, yuv_gradient_weight: float,
                  lr: float, betas: tuple[float, float], lr_policy: str, lr_decay_rate: float, l1_weight: float = 0.0,
@@ -39,6 +40,24 @@ class _SPLMethod(I2IMethod):
         self.spl = SpatialProfileLoss(gp_weight, rgb_weight, yuv_weight, yuv_gradient_weight)
         self.lr, self.betas = lr, tuple(betas)
         self.l1_weight = l1_weight
+
+    @staticmethod
+    def _resnet(generator: str, in_channels: int, out_channels: int, ngf: int, n_blocks: int, norm: str, init_type: str,
+                init_gain: float, transfer: bool = False) -> nn.Module:
+        """The domain-mapping or (`transfer`) makeup generator; `norm`, `init_type` and `init_gain`
+        choose CycleGAN's ResNet's, the authors' are fixed."""
+        if generator not in SPL_GENERATORS:
+            raise ValueError(f"model.generator={generator!r} is unknown; choose one of {SPL_GENERATORS}")
+        if generator == "spl_resnet" and (norm, init_type, init_gain) != ("instance", "normal", 0.02):
+            raise ValueError(
+                "model.norm, model.init_type and model.init_gain apply to generator: resnet; "
+                "the authors' spl_resnet has its own norms and initialisation"
+            )
+        if transfer:
+            net = ReferenceTransfer(out_channels, ngf, n_blocks, norm, generator)
+        else:
+            net = spl_generator(generator, in_channels, out_channels, ngf, n_blocks, norm)
+        return init_weights(net, init_type, init_gain) if generator == "resnet" else net
 
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
         return {"G": OptimizerSpec(self.G.parameters(), self.lr, args={"betas": self.betas}, schedule=self.schedule)}
@@ -71,18 +90,21 @@ class _SPLMethod(I2IMethod):
 
 
 class SPL(_SPLMethod):
-    """Domain mapping on paired data (pix2pix layout): `G` (ResNet, 9 blocks) maps the input
-    domain to the output domain, trained by SPL against the aligned target.
+    """Domain mapping on paired data (pix2pix layout): `G` (the authors' ResNet, 9 blocks) maps the
+    input domain to the output domain, trained by SPL against the aligned target.
 
     Args:
         channels_A: channels of domain A images (linked from the datamodule).
         channels_B: channels of domain B images (linked from the datamodule).
         direction: `AtoB` translates A to B, `BtoA` B to A.
+        generator: `spl_resnet` (the authors' ResNet: batch norm with batch statistics at test
+            time too, see docs/methods/spl.md) or `resnet` (CycleGAN's).
         ngf: generator filters in the first layer.
         n_blocks: residual blocks of the generator (9 in the paper).
-        norm: `instance`, `batch` or `none`.
-        init_type: `normal` (the original's N(0, 0.02)), `xavier`, `kaiming` or `orthogonal`.
-        init_gain: scale of the initialisation.
+        norm: `resnet`'s norm: `instance`, `batch` or `none` (spl_resnet's are fixed: other values are an error).
+        init_type: `resnet`'s initialisation: `normal` (N(0, init_gain)), `xavier`, `kaiming` or
+            `orthogonal` (spl_resnet's is the authors' truncated normal: other values are an error).
+        init_gain: scale of `resnet`'s initialisation.
         gp_weight: weight of the gradient profile.
         rgb_weight: weight of the colour profile on RGB.
         yuv_weight: weight of the colour profile on YUV.
@@ -92,8 +114,9 @@ class SPL(_SPLMethod):
             brightness where PSNR matters (see docs/methods/spl.md).
         lr: Adam learning rate.
         betas: Adam betas (the original's beta1 is 0.9).
-        lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
-        lr_decay_rate: the exponential policy's factor per epoch.
+        lr_policy: `exponential` (x lr_decay_rate per epoch, the original's) or `constant` (the
+            original's --fixed-learning-rate).
+        lr_decay_rate: the exponential policy's factor per epoch (the original's 0.96).
         ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the paper's): none.
         ema_start: iterations before which `G_ema` copies G.
     """
@@ -103,6 +126,7 @@ class SPL(_SPLMethod):
         channels_A: int = 3,
         channels_B: int = 3,
         direction: Direction = "AtoB",
+        generator: SPLGenerator = "spl_resnet",
         ngf: int = 64,
         n_blocks: int = 9,
         norm: Norm = "instance",
@@ -115,7 +139,7 @@ class SPL(_SPLMethod):
         l1_weight: float = 0.0,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.9, 0.999),
-        lr_policy: SPLLrPolicy = "constant",
+        lr_policy: SPLLrPolicy = "exponential",
         lr_decay_rate: float = 0.96,
         ema_decay: float = 0.0,
         ema_start: int = 0,
@@ -127,7 +151,7 @@ class SPL(_SPLMethod):
         self.save_hyperparameters()
         in_channels, out_channels = (channels_A, channels_B) if direction == "AtoB" else (channels_B, channels_A)
         self._check_colour_profile(out_channels, "the output domain's channels (data.channels_A/B)")
-        self.G = init_weights(ResnetGenerator(in_channels, out_channels, ngf, n_blocks, norm), init_type, init_gain)
+        self.G = self._resnet(generator, in_channels, out_channels, ngf, n_blocks, norm, init_type, init_gain)
         self.direction = direction
         self.init_ema()
 
@@ -178,7 +202,8 @@ class SPLSuperResolution(_SPLMethod):
         scale: upscaling factor, 2, 4 or 8 (linked from the datamodule).
         num_features: SRResNet width (64).
         num_blocks: SRResNet residual blocks (16).
-        norm: `batch` (SRResNet's) or `none`.
+        norm: `batch_tf` (the original's batch norm: a shift, no scale, eps 1e-3), `batch`
+            (PyTorch's: scale and shift, eps 1e-5) or `none`.
         gp_weight: weight of the gradient profile.
         rgb_weight: weight of the colour profile on RGB.
         yuv_weight: weight of the colour profile on YUV.
@@ -188,8 +213,9 @@ class SPLSuperResolution(_SPLMethod):
             brightness where PSNR matters (see docs/methods/spl.md).
         lr: Adam learning rate.
         betas: Adam betas (the original's beta1 is 0.9).
-        lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
-        lr_decay_rate: the exponential policy's factor per epoch.
+        lr_policy: `exponential` (x lr_decay_rate per epoch, the original's) or `constant` (the
+            original's --fixed-learning-rate).
+        lr_decay_rate: the exponential policy's factor per epoch (the original's 0.96).
         ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the paper's): none.
         ema_start: iterations before which `G_ema` copies G.
     """
@@ -200,7 +226,7 @@ class SPLSuperResolution(_SPLMethod):
         scale: int = 4,
         num_features: int = 64,
         num_blocks: int = 16,
-        norm: SRResNetNorm = "batch",
+        norm: SRResNetNorm = "batch_tf",
         gp_weight: float = 1.0,
         rgb_weight: float = 1.0,
         yuv_weight: float = 1.0,
@@ -208,7 +234,7 @@ class SPLSuperResolution(_SPLMethod):
         l1_weight: float = 0.0,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.9, 0.999),
-        lr_policy: SPLLrPolicy = "constant",
+        lr_policy: SPLLrPolicy = "exponential",
         lr_decay_rate: float = 0.96,
         ema_decay: float = 0.0,
         ema_start: int = 0,
@@ -264,19 +290,23 @@ class SPLReferenceTransfer(_SPLMethod):
 
     Args:
         channels: image channels (linked from the datamodule).
+        generator: `spl_resnet` (the authors' ResNet: batch norm with batch statistics at test
+            time too, see docs/methods/spl.md) or `resnet` (CycleGAN's).
         ngf: generator filters in the first layer.
         n_blocks: residual blocks of the generator (9 in the paper).
-        norm: `instance`, `batch` or `none`.
-        init_type: `normal` (the original's N(0, 0.02)), `xavier`, `kaiming` or `orthogonal`.
-        init_gain: scale of the initialisation.
+        norm: `resnet`'s norm: `instance`, `batch` or `none` (spl_resnet's are fixed: other values are an error).
+        init_type: `resnet`'s initialisation: `normal` (N(0, init_gain)), `xavier`, `kaiming` or
+            `orthogonal` (spl_resnet's is the authors' truncated normal: other values are an error).
+        init_gain: scale of `resnet`'s initialisation.
         gp_weight: weight of the gradient profile (to the source).
         rgb_weight: weight of the colour profile on RGB (to the reference).
         yuv_weight: weight of the colour profile on YUV.
         yuv_gradient_weight: weight of the colour profile on the differences of YUV.
         lr: Adam learning rate.
         betas: Adam betas (the original's beta1 is 0.9).
-        lr_policy: `constant` (the original's) or `exponential` (x lr_decay_rate per epoch).
-        lr_decay_rate: the exponential policy's factor per epoch.
+        lr_policy: `exponential` (x lr_decay_rate per epoch, the original's) or `constant` (the
+            original's --fixed-learning-rate).
+        lr_decay_rate: the exponential policy's factor per epoch (the original's 0.96).
         ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the paper's): none.
         ema_start: iterations before which `G_ema` copies G.
     """
@@ -284,6 +314,7 @@ class SPLReferenceTransfer(_SPLMethod):
     def __init__(
         self,
         channels: int = 3,
+        generator: SPLGenerator = "spl_resnet",
         ngf: int = 64,
         n_blocks: int = 9,
         norm: Norm = "instance",
@@ -295,7 +326,7 @@ class SPLReferenceTransfer(_SPLMethod):
         yuv_gradient_weight: float = 1.0,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.9, 0.999),
-        lr_policy: SPLLrPolicy = "constant",
+        lr_policy: SPLLrPolicy = "exponential",
         lr_decay_rate: float = 0.96,
         ema_decay: float = 0.0,
         ema_start: int = 0,
@@ -304,7 +335,7 @@ class SPLReferenceTransfer(_SPLMethod):
                          ema_decay=ema_decay, ema_start=ema_start)
         self.save_hyperparameters()
         self._check_colour_profile(channels, "data.channels")
-        self.G = init_weights(ReferenceTransfer(channels, ngf, n_blocks, norm), init_type, init_gain)
+        self.G = self._resnet(generator, 2 * channels, channels, ngf, n_blocks, norm, init_type, init_gain, transfer=True)
         self.init_ema()
 
     @property

@@ -4,6 +4,7 @@ baseline, options and checkpoints. Learning on the demo data: tests/methods/test
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from PIL import Image
@@ -12,6 +13,8 @@ from i2i_zoo.callbacks import AtomicCheckpointIO
 from i2i_zoo.data import ReferencePairDataModule, SuperResolutionDataModule, read_image, to_tensor, write_image
 from i2i_zoo.losses import SpatialProfileLoss
 from i2i_zoo.methods import SPL, SPLReferenceTransfer, SPLSuperResolution
+from i2i_zoo.nets import ResnetGenerator, SPLResnetGenerator
+from i2i_zoo.nets.srresnet import ShiftBatchNorm2d
 
 
 def _images(*shape, seed=0):
@@ -90,7 +93,7 @@ def test_reference_transfer_adds_the_network_output_to_the_reference_and_squashe
         expected = torch.tanh(reference + residual)
         torch.testing.assert_close(model.translate(source, reference), expected)
         # The network's last layer has no tanh of its own: its output leaves [-1, 1] when scaled.
-        model.G.net.model[-1].weight.mul_(100)
+        model.G.net.c6.weight.mul_(100)
         assert model.G.net(torch.cat([source, reference], 1)).abs().max() > 1
         # Swapping the roles gives a different image (makeup removal runs the same network).
         assert not torch.allclose(model.translate(reference, source), model.translate(source, reference))
@@ -129,6 +132,10 @@ def test_validation_returns_the_baseline_and_logs_the_similarities():
         (lambda: SPL(channels_B=1), "yuv_weight"),
         (lambda: SPLSuperResolution(channels=1), "data.channels=1"),
         (lambda: SPLSuperResolution(scale=3, num_features=8, num_blocks=1), "scale"),
+        (lambda: SPL(generator="unet"), "model.generator='unet' is unknown"),
+        (lambda: SPL(norm="batch"), "model.norm, model.init_type and model.init_gain apply to generator: resnet"),
+        (lambda: SPLReferenceTransfer(init_type="xavier"), "apply to generator: resnet"),
+        (lambda: SPL(init_gain=0.1), "apply to generator: resnet"),
     ],
 )
 def test_bad_options_are_named(make, match):
@@ -151,6 +158,31 @@ def test_exponential_policy_decays_by_the_rate_each_epoch():
     assert optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5**3)
     assert optimizers[0].param_groups[0]["betas"] == (0.9, 0.999)
     assert SPL(ngf=8, n_blocks=1).configure_optimizers()[0][0].param_groups[0]["lr"] == 2e-4
+
+
+def test_generators_default_to_the_authors():
+    assert isinstance(SPL(ngf=8, n_blocks=1).G, SPLResnetGenerator)
+    assert isinstance(SPLReferenceTransfer(ngf=8, n_blocks=1).G.net, SPLResnetGenerator)
+    assert all(isinstance(m, ShiftBatchNorm2d) for m in SPLSuperResolution(num_features=8, num_blocks=1).G.modules()
+               if isinstance(m, nn.BatchNorm2d))
+    # CycleGAN's ResNet with its norm and initialisation options
+    torch.manual_seed(0)
+    resnet = SPL(ngf=8, n_blocks=1, generator="resnet", norm="batch", init_type="normal", init_gain=0.5).G
+    assert isinstance(resnet, ResnetGenerator) and any(isinstance(m, nn.BatchNorm2d) for m in resnet.modules())
+    assert resnet.model[1].weight.std().item() == pytest.approx(0.5, rel=0.1)
+    transfer = SPLReferenceTransfer(ngf=8, n_blocks=1, generator="resnet", init_gain=0.5).G
+    assert isinstance(transfer.net, ResnetGenerator) and transfer.net.model[1].weight.std().item() == pytest.approx(0.5, rel=0.1)
+
+
+def test_default_schedule_decays_by_0_96_each_epoch_of_a_fit():
+    """The original's trainer: x0.96 after every epoch (staircase, decay steps = one epoch's batches)."""
+    model = SPL(ngf=4, n_blocks=1)
+    seen = []
+    model.on_train_epoch_start = lambda: seen.append(model.optimizers().param_groups[0]["lr"])
+    batches = [{"A": _images(3, 8, 8, seed=i), "B": _images(3, 8, 8, seed=10 + i)} for i in range(4)]
+    _quiet_trainer(max_epochs=4, limit_val_batches=0).fit(model, torch.utils.data.DataLoader(batches, batch_size=2))
+    assert seen == pytest.approx([2e-4 * 0.96**epoch for epoch in range(4)], rel=1e-12)
+    assert model.optimizers().param_groups[0]["lr"] == pytest.approx(2e-4 * 0.96**4, rel=1e-12)
 
 
 def _write(path, rgb):
