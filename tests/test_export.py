@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from i2i_zoo.cli import run
 from i2i_zoo.export import export_generator_file
-from i2i_zoo.methods import CycleGAN, I2IMethod, Pix2Pix, SPLReferenceTransfer, SPLSuperResolution
+from i2i_zoo.methods import CycleGAN, I2IMethod, Pix2Pix, SPL, SPLReferenceTransfer, SPLSuperResolution
 
 
 TINY_PIX2PIX = dict(ngf=8, ndf=8, num_downs=5, image_size=32)
@@ -74,6 +74,18 @@ def test_cyclegan_btoa_exports_f_with_dynamic_sides(cyclegan, tmp_path, format):
     if format == "onnx":
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
+
+
+@pytest.mark.parametrize("format", ["onnx", "pt2"])
+def test_spl_resnet_exports_with_batch_statistics_and_dynamic_sides(tmp_path, capsys, format):
+    """The authors' ResNet normalises by the batch's statistics in eval mode too, and crops its
+    transposed convs' outputs: both must survive export at other batch sizes and sides."""
+    torch.manual_seed(0)
+    model = SPL(ngf=8, n_blocks=1)
+    path = export_generator_file(model, tmp_path / f"G.{format}", format, example_size=32)
+    assert "H and W multiples of 4" in capsys.readouterr().out
+    assert_matches(path, model.G, images(3, 3, 20, 28))
+    assert_matches(path, model.G, images(1, 3, 36, 16))
 
 
 def test_super_resolution_exports_the_upscaling_network(tmp_path):

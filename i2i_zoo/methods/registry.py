@@ -187,7 +187,7 @@ register(MethodEntry(
     datamodule="PairedDataModule",
     demo_data=_PAIRED_DATA,
     translate_inputs=lambda batch: (batch["A"], {}),
-    edge_cases=({"l1_weight": 1.0, "lr_policy": "exponential"},),
+    edge_cases=({"l1_weight": 1.0, "lr_policy": "constant", "generator": "resnet"},),
 ))
 register(MethodEntry(
     SPLSuperResolution,
@@ -206,6 +206,7 @@ register(MethodEntry(
     datamodule="ReferencePairDataModule",
     demo_data={**_PAIRED_DATA, "root": "demo:palettes"},
     translate_inputs=lambda batch: (batch["source"], {"reference": batch["reference"]}),
+    edge_cases=({"generator": "resnet"},),
 ))
 register(MethodEntry(
     BigGAN,
