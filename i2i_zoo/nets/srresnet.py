@@ -36,6 +36,10 @@ class ShiftBatchNorm2d(nn.BatchNorm2d):
         super().__init__(num_features, eps, momentum)
         self.register_parameter("weight", None)
 
+    def reset_parameters(self) -> None:  # BatchNorm2d's would set the scale it no longer has
+        self.reset_running_stats()
+        nn.init.zeros_(self.bias)
+
 
 def _norm_layer(norm: str) -> Callable[[int], nn.Module]:
     return ShiftBatchNorm2d if norm == "batch_tf" else get_norm_layer(norm)

@@ -60,6 +60,8 @@ def test_batch_tf_is_tf_batch_norm_without_scale():
         shape = (1, -1, 1, 1)
         expected = (x - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + 1e-3) + bn.bias.view(shape)
         torch.testing.assert_close(bn.eval()(x), expected)
+    bn.reset_parameters()  # as meta-device initialisation calls it
+    assert torch.all(bn.bias == 0) and torch.all(bn.running_var == 1) and bn.weight is None
 
 
 @pytest.mark.parametrize("norm", ["batch_tf", "batch", "none"])
