@@ -134,18 +134,25 @@ def _write_unpaired_layout(root: Path, splits=("train", "test"), size=32, n=2, p
         (root / pairs_file).write_text("split,A,B\n" + "".join(rows))
 
 
-def _write_super_resolution_layout(root: Path, scale: int = 4, size=32, n=2):
+def _write_super_resolution_layout(root: Path, data: dict, size=32, n=2):
+    """DIV2K's layout with the LR track the recipe reads (bicubic by default)."""
     rng = np.random.default_rng(0)
+    scale = data.get("scale", 4)
     for split, first in (("train", 1), ("valid", 801)):
+        option = "train_lr" if split == "train" else "val_lr"
+        lr_folder = root / data.get(option, f"DIV2K_{split}_LR_bicubic/X{{scale}}").format(scale=scale)
         (root / f"DIV2K_{split}_HR").mkdir(parents=True)
-        (root / f"DIV2K_{split}_LR_bicubic" / f"X{scale}").mkdir(parents=True)
+        lr_folder.mkdir(parents=True, exist_ok=True)
         for i in range(first, first + n):
             cv2.imwrite(str(root / f"DIV2K_{split}_HR" / f"{i:04d}.png"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
             low = rng.integers(0, 256, (size // scale, size // scale, 3), dtype=np.uint8)
-            cv2.imwrite(str(root / f"DIV2K_{split}_LR_bicubic" / f"X{scale}" / f"{i:04d}x{scale}.png"), low)
+            cv2.imwrite(str(lr_folder / f"{i:04d}x{scale}.png"), low)
 
 
 def _write_reference_layout(root: Path, data: dict, size=32, n=2):
+    if data.get("layout") == "side_by_side":
+        _write_paired_layout(root, splits=sorted({"train", data.get("val_split", "val")}), size=size, n=n)
+        return
     rng = np.random.default_rng(0)
     for split in ("train", data.get("val_split", "val")):
         for folder in (data.get("source_folder", "source"), data.get("reference_folder", "reference")):
@@ -239,7 +246,7 @@ def test_public_recipes_run_on_a_tiny_dataset_in_their_layout(recipe, monkeypatc
         splits = sorted({"train", data.get("val_split", "test"), data.get("test_split", "test")})
         _write_unpaired_layout(root, splits=splits, pairs_file=data.get("pairs_file"))
     elif data["class_path"] == "SuperResolutionDataModule":
-        _write_super_resolution_layout(root, data.get("scale", 4))
+        _write_super_resolution_layout(root, data)
     elif data["class_path"] == "ReferencePairDataModule":
         _write_reference_layout(root, data)
     elif data.get("layout") == "celeba":

@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from i2i_zoo.losses import SpatialProfileLoss
 from i2i_zoo.methods.base import EvalImages, I2IMethod, translate_any_size
 from i2i_zoo.methods.optimizers import OptimizerSpec, policy_schedule
-from i2i_zoo.nets import ReferenceTransfer, SRResNet, init_weights, spl_generator
+from i2i_zoo.nets import EDSR, ReferenceTransfer, SRResNet, init_weights, spl_generator
+from i2i_zoo.nets.edsr import DIV2K_MEAN
 from i2i_zoo.nets.layers import InitType, Norm
 from i2i_zoo.nets.spl_resnet import SPL_GENERATORS, SPLGenerator
 from i2i_zoo.nets.srresnet import SRResNetNorm
@@ -23,6 +24,8 @@ DIRECTIONS = ("AtoB", "BtoA")
 LR_POLICIES = ("constant", "exponential")
 Direction = Literal[DIRECTIONS]
 SPLLrPolicy = Literal[LR_POLICIES]
+SR_GENERATORS = ("srresnet", "edsr")
+SRGenerator = Literal[SR_GENERATORS]
 
 
 class _SPLMethod(I2IMethod):
@@ -193,17 +196,22 @@ class SPL(_SPLMethod):
 
 
 class SPLSuperResolution(_SPLMethod):
-    """Single-image super-resolution: `G` (SRResNet) upscales `lr` batches by `scale`, trained by
-    SPL against `hr`. Validation scores the output and, as the baseline, bicubic upsampling
-    (`EvalImages.baseline`: `val/psnr_baseline` beside `val/psnr` with the metrics callback).
+    """Single-image super-resolution: `G` (SRResNet, or EDSR) upscales `lr` batches by `scale`,
+    trained by SPL against `hr`. Validation scores the output and, as the baseline, bicubic
+    upsampling (`EvalImages.baseline`: `val/psnr_baseline` beside `val/psnr` with the metrics
+    callback).
 
     Args:
         channels: image channels (linked from the datamodule).
         scale: upscaling factor, 2, 4 or 8 (linked from the datamodule).
-        num_features: SRResNet width (64).
-        num_blocks: SRResNet residual blocks (16).
-        norm: `batch_tf` (the original's batch norm: a shift, no scale, eps 1e-3), `batch`
-            (PyTorch's: scale and shift, eps 1e-5) or `none`.
+        generator: `srresnet` (the SPL authors' SRResNet, tanh output) or `edsr` (Lim et al.'s
+            EDSR as their official code builds it; linear output, clamped to [-1, 1] by
+            `translate`). The paper names both.
+        num_features: the generator's width (64: SRResNet, EDSR-baseline; 256: EDSR).
+        num_blocks: residual blocks (16: SRResNet, EDSR-baseline; 32: EDSR).
+        norm: SRResNet's batch norm: `batch_tf` (the original's: a shift, no scale, eps 1e-3),
+            `batch` (PyTorch's: scale and shift, eps 1e-5) or `none`. EDSR has none.
+        res_scale: EDSR's residual scaling (1 for EDSR-baseline, 0.1 for EDSR); `srresnet` has none.
         gp_weight: weight of the gradient profile.
         rgb_weight: weight of the colour profile on RGB.
         yuv_weight: weight of the colour profile on YUV.
@@ -224,9 +232,11 @@ class SPLSuperResolution(_SPLMethod):
         self,
         channels: int = 3,
         scale: int = 4,
+        generator: SRGenerator = "srresnet",
         num_features: int = 64,
         num_blocks: int = 16,
         norm: SRResNetNorm = "batch_tf",
+        res_scale: float = 1.0,
         gp_weight: float = 1.0,
         rgb_weight: float = 1.0,
         yuv_weight: float = 1.0,
@@ -243,7 +253,18 @@ class SPLSuperResolution(_SPLMethod):
                          ema_decay, ema_start)
         self.save_hyperparameters()
         self._check_colour_profile(channels, "data.channels")
-        self.G = SRResNet(channels, channels, scale, num_features, num_blocks, norm)
+        if generator == "srresnet":
+            if res_scale != 1.0:
+                raise ValueError("model.res_scale applies to model.generator: edsr; SRResNet has no residual scaling")
+            self.G = SRResNet(channels, channels, scale, num_features, num_blocks, norm)
+        elif generator == "edsr":
+            if norm != "batch_tf":
+                raise ValueError(f"model.norm={norm!r} applies to model.generator: srresnet; EDSR has no normalisation")
+            # DIV2K's mean colour, as EDSR's; other channel counts take its average.
+            mean = DIV2K_MEAN if channels == 3 else (sum(DIV2K_MEAN) / 3,) * channels
+            self.G = EDSR(channels, channels, scale, num_features, num_blocks, res_scale, mean)
+        else:
+            raise ValueError(f"model.generator={generator!r} is unknown for super-resolution; choose one of {SR_GENERATORS}")
         self.scale = scale
         self.init_ema()
 
@@ -262,7 +283,7 @@ class SPLSuperResolution(_SPLMethod):
         """Upscale low-resolution images in [-1, 1] by `scale`."""
         if images.shape[1] != self.G.in_channels:
             raise ValueError(f"super-resolution takes {self.G.in_channels}-channel images, got {images.shape[1]}")
-        return self.inference_net("G")(images)
+        return self.inference_net("G")(images).clamp(-1, 1)  # EDSR's output is linear
 
     def bicubic(self, images: Tensor) -> Tensor:
         """The baseline: bicubic upsampling with the a = -0.5 kernel of MATLAB's imresize and PIL

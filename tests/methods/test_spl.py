@@ -13,7 +13,7 @@ from i2i_zoo.callbacks import AtomicCheckpointIO
 from i2i_zoo.data import ReferencePairDataModule, SuperResolutionDataModule, read_image, to_tensor, write_image
 from i2i_zoo.losses import SpatialProfileLoss
 from i2i_zoo.methods import SPL, SPLReferenceTransfer, SPLSuperResolution
-from i2i_zoo.nets import ResnetGenerator, SPLResnetGenerator
+from i2i_zoo.nets import EDSR, ResnetGenerator, SPLResnetGenerator
 from i2i_zoo.nets.srresnet import ShiftBatchNorm2d
 
 
@@ -55,6 +55,22 @@ def test_super_resolution_upscales_and_optimises_spl_against_hr():
     assert fake.shape == hr.shape
     total, terms = calls["G"]
     assert total.item() == pytest.approx(SpatialProfileLoss()(fake, hr).item(), rel=1e-5)
+
+
+def test_edsr_generator_upscales_and_translations_stay_in_range():
+    torch.manual_seed(0)
+    model = SPLSuperResolution(scale=4, generator="edsr", num_features=8, num_blocks=2, res_scale=0.1)
+    assert isinstance(model.G, EDSR) and model.G.body[0].res_scale == 0.1
+    calls = _record_steps(model)
+    lr, hr = _images(2, 3, 6, 5, seed=3), _images(2, 3, 24, 20, seed=4)
+    model.training_step({"lr": lr, "hr": hr}, 0)
+    with torch.no_grad():
+        fake = model.G(lr)
+        assert fake.shape == hr.shape
+        assert calls["G"][0].item() == pytest.approx(SpatialProfileLoss()(fake, hr).item(), rel=1e-5)
+        model.G.tail[1].bias.fill_(500.0)  # EDSR works in [0, 255] and its output is linear: push it past 1
+        raw, translated = model.G(lr), model.translate(lr)
+    assert raw.max() > 1 and torch.equal(translated, raw.clamp(-1, 1))
 
 
 def test_l1_term_is_added_with_its_weight():
@@ -133,6 +149,9 @@ def test_validation_returns_the_baseline_and_logs_the_similarities():
         (lambda: SPLSuperResolution(channels=1), "data.channels=1"),
         (lambda: SPLSuperResolution(scale=3, num_features=8, num_blocks=1), "scale"),
         (lambda: SPL(generator="unet"), "model.generator='unet' is unknown"),
+        (lambda: SPLSuperResolution(generator="rcan"), "model.generator='rcan' is unknown for super-resolution"),
+        (lambda: SPLSuperResolution(generator="edsr", norm="batch"), "model.norm='batch' applies to model.generator: srresnet"),
+        (lambda: SPLSuperResolution(res_scale=0.1), "model.res_scale applies to model.generator: edsr"),
         (lambda: SPL(norm="batch"), "model.norm, model.init_type and model.init_gain apply to generator: resnet"),
         (lambda: SPLReferenceTransfer(init_type="xavier"), "apply to generator: resnet"),
         (lambda: SPL(init_gain=0.1), "apply to generator: resnet"),
