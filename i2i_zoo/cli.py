@@ -87,6 +87,8 @@ class I2IZooCLI(LightningCLI):
             given = {name: model.init_args[name] for name in _command_line_model_options(self._argv) if name in model.init_args}
         # A checkpoint that does not name its class takes the one given (--model, translate's --model_class).
         class_path = stored_class or (model.get("class_path") if isinstance(model, Namespace) else None)
+        if class_path:
+            hparams = getattr(_class(class_path), "stored_hparams", dict)(hparams)
         stored = {"class_path": class_path, "dict_kwargs": dict(hparams)} if class_path else dict(hparams)
         try:
             self.config = self.parser.parse_object({subcommand: {"model": stored}}, self.config)

@@ -106,3 +106,14 @@ def read_state_dict(path: str | os.PathLike, what: str) -> StateDict:
     if state and all(key.startswith("module.") for key in state):
         state = {key.removeprefix("module."): value for key, value in state.items()}
     return dict(state)
+
+
+def load_into(network: torch.nn.Module, state: StateDict, described: str) -> torch.nn.Module:
+    """`network` with `state` loaded strictly; on a mismatch, a ValueError that starts with
+    `described` (which file, for what) and gives load_state_dict's report on one line."""
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as error:  # load_state_dict's report spans lines
+        reason = " ".join(line.strip() for line in str(error).splitlines())
+        raise ValueError(f"{described}: {reason[:500]}") from None
+    return network

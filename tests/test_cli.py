@@ -52,6 +52,25 @@ def test_every_recipe_parses(recipe, capsys, monkeypatch, tmp_path):
     assert config["data"]["init_args"]["root"]
 
 
+@pytest.mark.parametrize("recipe", ["spl/cityscapes.yaml", "asymgan/cityscapes.yaml"])
+def test_the_commented_fcn_score_block_parses_once_uncommented(recipe, capsys, monkeypatch, tmp_path):
+    """The Cityscapes recipes carry FCNScore commented out (no segmenter ships): uncommenting it
+    as a user would gives a valid configuration."""
+    lines = (RECIPES / recipe).read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "# - class_path: FCNScore")
+    indent = lines[start].index("#")
+    end = start
+    while end + 1 < len(lines) and lines[end + 1].startswith(" " * indent + "#   "):
+        end += 1
+    lines[start : end + 1] = [line[:indent] + line[indent + 2 :] for line in lines[start : end + 1]]
+    uncommented = tmp_path / Path(recipe).name
+    uncommented.write_text("\n".join(lines).replace("base: base.yaml", f"base: {RECIPES / Path(recipe).parent / 'base.yaml'}"))
+    monkeypatch.chdir(tmp_path)
+    config = _printed_config(capsys, uncommented)
+    (fcn,) = [c for c in config["trainer"]["callbacks"] if c["class_path"].endswith("FCNScore")]
+    assert fcn["init_args"]["palette"] == "cityscapes" and fcn["init_args"]["groups"]
+
+
 def _printed_config(capsys, *recipes: Path) -> dict:
     with pytest.raises(SystemExit) as exit_info:
         run(["fit", *[arg for recipe in recipes for arg in ("-c", str(recipe))], "--print_config"])

@@ -73,11 +73,29 @@ class I2IMethod(L.LightningModule):
     # command line may set them for validate/test/predict from a checkpoint, whose other
     # settings are the checkpoint's.
     inference_options: ClassVar[tuple[str, ...]] = ()
+    # Init arguments added after checkpoints of the method were written, with the value those
+    # checkpoints were trained with where today's default differs: their hyperparameters lack them.
+    options_before: ClassVar[dict[str, Any]] = {}
     # A method that generates images (BigGAN: `generate(y, z)`, predict writes samples per class)
     # rather than translating them: it has no translate, input_channels or export_generator.
     generates: ClassVar[bool] = False
     # The attributes holding the generators (what CompileNetworks compiles and EMA averages).
     generator_names: ClassVar[tuple[str, ...]] = ("G",)
+
+    @classmethod
+    def stored_hparams(cls, hparams: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint's hyperparameters, completed with `options_before` for options it predates."""
+        return {**cls.options_before, **hparams}
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):  # type: ignore[override]
+        """Lightning's, for checkpoints written before an option in `options_before` existed too."""
+        if cls.options_before:
+            from i2i_zoo.callbacks.checkpoint_io import read_checkpoint
+
+            stored = read_checkpoint(checkpoint_path).get("hyper_parameters") or {}
+            kwargs = {**{k: v for k, v in cls.options_before.items() if k not in stored}, **kwargs}
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     def __init__(self, ema_decay: float = 0.0, ema_start: int = 0, max_iterations: int | None = None):
         super().__init__()

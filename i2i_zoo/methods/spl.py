@@ -124,6 +124,9 @@ class SPL(_SPLMethod):
         ema_start: iterations before which `G_ema` copies G.
     """
 
+    # Checkpoints from before `generator` existed hold CycleGAN's ResNet.
+    options_before = {"generator": "resnet"}
+
     def __init__(
         self,
         channels_A: int = 3,
@@ -331,6 +334,9 @@ class SPLReferenceTransfer(_SPLMethod):
         ema_decay: decay of a moving average `G_ema` of G that then translates; 0 (the paper's): none.
         ema_start: iterations before which `G_ema` copies G.
     """
+
+    # Checkpoints from before `generator` existed hold CycleGAN's ResNet.
+    options_before = {"generator": "resnet"}
 
     def __init__(
         self,

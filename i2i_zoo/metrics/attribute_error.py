@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from i2i_zoo.data.demo.truth import TINTS, tint_scores
 from i2i_zoo.methods.base import EvalImages
 from i2i_zoo.metrics.scheduled import ScheduledEvaluation
-from i2i_zoo.weights import read_state_dict
+from i2i_zoo.weights import load_into, read_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -116,12 +116,7 @@ class AttributeClassificationError(ScheduledEvaluation):
             state = read_state_dict(
                 self.classifier_weights, f"AttributeClassificationError classifier_weights: {spec}'s state dict with {len(domains)} classes"
             )
-            try:
-                network.load_state_dict(state)
-            except RuntimeError as error:  # load_state_dict's report spans lines
-                reason = " ".join(line.strip() for line in str(error).splitlines())
-                raise ValueError(f"AttributeClassificationError classifier_weights={self.classifier_weights} does not fit {spec}: {reason[:500]}") from None
-            return network
+            return load_into(network, state, f"AttributeClassificationError classifier_weights={self.classifier_weights} does not fit {spec}")
         path = Path(spec).expanduser()
         if not path.is_file():
             raise FileNotFoundError(

@@ -18,7 +18,7 @@ from i2i_zoo.methods.base import EvalImages
 from i2i_zoo.metrics.attribute_error import IMAGENET_MEAN, IMAGENET_STD
 from i2i_zoo.metrics.segmentation import labels_from_colour_map
 from i2i_zoo.metrics.segmentation_callback import SegmentationMetrics
-from i2i_zoo.weights import hub_checkpoints, read_state_dict, resolve_weights
+from i2i_zoo.weights import hub_checkpoints, load_into, read_state_dict, resolve_weights
 
 # torchvision's segmentation architectures, which `segmenter` may name.
 SEGMENTERS = tuple(torchvision.models.list_models(module=torchvision.models.segmentation))
@@ -135,12 +135,7 @@ class FCNScore(SegmentationMetrics):
         # Its initial weights are replaced, but drawing them must not shift the run's RNG.
         with torch.random.fork_rng(devices=[]):
             network = torchvision.models.get_model(name, weights=None, weights_backbone=None, num_classes=classes, **options)
-        try:
-            network.load_state_dict(state)
-        except RuntimeError as error:  # load_state_dict's report spans lines
-            reason = " ".join(line.strip() for line in str(error).splitlines())
-            raise ValueError(f"FCNScore segmenter_weights={path} does not fit {name} with {classes} classes: {reason[:500]}") from None
-        return network
+        return load_into(network, state, f"FCNScore segmenter_weights={path} does not fit {name} with {classes} classes")
 
     # ----------------------------------------------------------------------------- updates
     def class_maps(self, images: EvalImages) -> tuple[Tensor, Tensor]:

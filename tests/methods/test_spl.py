@@ -13,7 +13,7 @@ from i2i_zoo.callbacks import AtomicCheckpointIO
 from i2i_zoo.data import ReferencePairDataModule, SuperResolutionDataModule, read_image, to_tensor, write_image
 from i2i_zoo.losses import SpatialProfileLoss
 from i2i_zoo.methods import SPL, SPLReferenceTransfer, SPLSuperResolution
-from i2i_zoo.nets import EDSR, ResnetGenerator, SPLResnetGenerator
+from i2i_zoo.nets import EDSR, ResnetGenerator, SPLResnetGenerator, SRResNet
 from i2i_zoo.nets.srresnet import ShiftBatchNorm2d
 
 
@@ -44,9 +44,11 @@ def test_domain_mapping_optimises_spl_against_the_target():
     assert total.item() == pytest.approx(-(gp + cp).item(), rel=1e-5)
 
 
-def test_super_resolution_upscales_and_optimises_spl_against_hr():
+@pytest.mark.parametrize("generator, network", [("srresnet", SRResNet), ("edsr", EDSR)])
+def test_super_resolution_upscales_and_optimises_spl_against_hr(generator, network):
     torch.manual_seed(0)
-    model = SPLSuperResolution(scale=4, num_features=8, num_blocks=1)
+    model = SPLSuperResolution(scale=4, generator=generator, num_features=8, num_blocks=1)
+    assert isinstance(model.G, network)
     calls = _record_steps(model)
     lr, hr = _images(2, 3, 6, 5, seed=3), _images(2, 3, 24, 20, seed=4)
     model.training_step({"lr": lr, "hr": hr}, 0)
@@ -57,17 +59,11 @@ def test_super_resolution_upscales_and_optimises_spl_against_hr():
     assert total.item() == pytest.approx(SpatialProfileLoss()(fake, hr).item(), rel=1e-5)
 
 
-def test_edsr_generator_upscales_and_translations_stay_in_range():
-    torch.manual_seed(0)
+def test_edsr_takes_res_scale_and_its_linear_output_is_clamped_by_translate():
     model = SPLSuperResolution(scale=4, generator="edsr", num_features=8, num_blocks=2, res_scale=0.1)
-    assert isinstance(model.G, EDSR) and model.G.body[0].res_scale == 0.1
-    calls = _record_steps(model)
-    lr, hr = _images(2, 3, 6, 5, seed=3), _images(2, 3, 24, 20, seed=4)
-    model.training_step({"lr": lr, "hr": hr}, 0)
+    assert all(block.res_scale == 0.1 for block in model.G.body[:2])
+    lr = _images(2, 3, 6, 5, seed=3)
     with torch.no_grad():
-        fake = model.G(lr)
-        assert fake.shape == hr.shape
-        assert calls["G"][0].item() == pytest.approx(SpatialProfileLoss()(fake, hr).item(), rel=1e-5)
         model.G.tail[1].bias.fill_(500.0)  # EDSR works in [0, 255] and its output is linear: push it past 1
         raw, translated = model.G(lr), model.translate(lr)
     assert raw.max() > 1 and torch.equal(translated, raw.clamp(-1, 1))
@@ -274,3 +270,33 @@ def test_bf16_mixed_step_keeps_the_loss_in_float32(demo_paired):
     model.optimize = lambda name, loss, terms: seen.append(loss.dtype)
     _quiet_trainer(precision="bf16-mixed", fast_dev_run=True).fit(model, datamodule=demo_paired(load_size=16, crop_size=16, batch_size=2))
     assert seen == [torch.float32]
+
+
+@pytest.mark.parametrize("method", [SPL, SPLReferenceTransfer])
+def test_checkpoints_from_before_the_generator_option_load_with_cyclegans_resnet(method, tmp_path, monkeypatch):
+    """Their hyperparameters lack `generator` and their weights are CycleGAN's ResNet's: the
+    method's `options_before` fills it in for `load_from_checkpoint` and the command line."""
+    from i2i_zoo.cli import run
+    from i2i_zoo.convert import save_checkpoint
+
+    torch.manual_seed(0)
+    old = method(ngf=8, n_blocks=1, generator="resnet")
+    path = save_checkpoint(old, tmp_path / "old.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    del checkpoint["hyper_parameters"]["generator"]
+    torch.save(checkpoint, path)
+
+    loaded = method.load_from_checkpoint(path, weights_only=True)
+    assert loaded.hparams.generator == "resnet"
+    for name, value in old.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], value)
+
+    if method is SPL:  # and through the CLI, which rebuilds the model from the stored hyperparameters
+        rng = np.random.default_rng(0)
+        _write(tmp_path / "in" / "a.png", rng.random((16, 16, 3), dtype=np.float32))
+        monkeypatch.chdir(tmp_path)
+        run(["translate", str(path), str(tmp_path / "in"), str(tmp_path / "out")])
+        written = to_tensor(read_image(tmp_path / "out" / "a.png"))
+        with torch.no_grad():
+            expected = old.eval().translate(to_tensor(read_image(tmp_path / "in" / "a.png"))[None])[0]
+        assert (written - expected).abs().max() <= 2 / 255  # 8-bit file
