@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = (Pix2Pix, CycleGAN, StarGAN, GANimation, SPL, SPLSuperResolution, SPLReferenceTransfer, AsymGAN)
 INSTALL_HINT = "i2i-zoo serve needs Gradio: pip install 'i2i-zoo[app]'"
+# Small images (the zoo's models work at 32-256 px) fill their boxes, with their pixels visible.
+CSS = "#input-image img, #output-image img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated}"
 
 
 @dataclass(frozen=True)
@@ -174,8 +176,8 @@ def build_app(translator: Translator, title: str, output_root: str | os.PathLike
                 seed = gr.Number(0, precision=0, label="Seed", visible=options.samples, elem_id="seed")
                 button = gr.Button("Translate", variant="primary", elem_id="translate")
         with gr.Row():
-            shown_input = gr.Image(label="Input", type="numpy", format="png", interactive=False, elem_id="input-image")
-            shown_output = gr.Image(label="Output", type="numpy", format="png", interactive=False, elem_id="output-image")
+            shown_input = gr.Image(label="Input", type="numpy", format="png", interactive=False, height=320, elem_id="input-image")
+            shown_output = gr.Image(label="Output", type="numpy", format="png", interactive=False, height=320, elem_id="output-image")
         download = gr.DownloadButton("Download the output", value=None, elem_id="download")
         status = gr.Markdown(elem_id="status")
         controls = [upload, direction, target, reference, n_samples, seed, *sliders]
@@ -205,7 +207,7 @@ def launch(app, host: str, port: int, output_root: str | os.PathLike, block: boo
     """Serve `app` on host:port with nothing fetched from elsewhere (no share link, no analytics,
     no version check, system fonts); `block=False` returns once it listens (tests)."""
     app.launch(
-        server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False, theme=theme(),
+        server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False, theme=theme(), css=CSS,
         allowed_paths=[str(output_root)], prevent_thread_lock=not block, quiet=not block,
     )
     return app

@@ -48,14 +48,15 @@ def main() -> None:
         if args.ckpt_path is None:
             torch.manual_seed(0)
             args.ckpt_path = save_checkpoint(METHODS["StarGAN"].build(), Path(work) / "stargan.ckpt")
-        # A demo photo at 4x (nearest), so the page shows it large enough to see.
-        demo = sorted(ensure_demo("tints", "multi_domain").rglob("*.png"))[0]
-        image = cv2.imread(str(demo))
-        cv2.imwrite(str(Path(work) / "photo.png"), cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST))
+        model = load_method(args.ckpt_path)
+        # A demo photo of another tint, at the size the model was trained at.
+        demo = sorted((ensure_demo("tints", "multi_domain") / "train" / "red").glob("*.png"))[0]
+        side = model.hparams.image_size
+        cv2.imwrite(str(Path(work) / "photo.png"), cv2.resize(cv2.imread(str(demo)), (side, side), interpolation=cv2.INTER_AREA))
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        app = build_app(Translator(load_method(args.ckpt_path)), f"StarGAN ({Path(args.ckpt_path).name})", work)
+        app = build_app(Translator(model), f"StarGAN ({Path(args.ckpt_path).name})", work)
         launch(app, "127.0.0.1", port, work, block=False)
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
