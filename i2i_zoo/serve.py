@@ -110,8 +110,7 @@ class Translator:
             arguments["target"] = dict(zip(options.conditions, map(float, conditions or options.condition_defaults)))
         reference = None
         if options.reference and reference_path and direction != "XtoY":
-            reference = read_image(reference_path, self.model.input_channels() if options.reference == "required" else
-                                   self.input_channels("XtoY"), option="the reference image")  # fmt: skip
+            reference = read_image(reference_path, self.model.input_channels() if options.reference == "required" else self.input_channels("XtoY"))
         elif options.reference == "required":
             raise ValueError("this model transfers the style of a reference image: upload one")
         if options.samples and direction == "YtoX" and reference is None:
@@ -188,8 +187,11 @@ def build_app(translator: Translator, title: str, output_root: str | os.PathLike
             try:
                 image, output = translator(image_path, direction_value, target_value, list(levels), reference_path,
                                            samples or 1, seed_value or 0)  # fmt: skip
-            except (ImageReadError, ValueError) as error:
-                return None, None, None, f"**Error:** {error}"
+            except (ImageReadError, ValueError) as error:  # the upload's name, not the server's folder
+                message = str(error)
+                for path in filter(None, (image_path, reference_path)):
+                    message = message.replace(str(Path(path).parent) + os.sep, "")
+                return None, None, None, f"**Error:** {message}"
             except Exception as error:  # noqa: BLE001  (the page shows a line; the log keeps the trace)
                 log.exception("translation failed")
                 return None, None, None, f"**Error:** the translation failed ({type(error).__name__}: {error})"
