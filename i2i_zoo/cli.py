@@ -1,5 +1,5 @@
 """The `i2i-zoo` command: LightningCLI (fit, validate, test, predict) plus tool subcommands that
-are not Trainer methods (demo, convert, export, class-accuracy, score, translate), dispatched before it."""
+are not Trainer methods (demo, convert, export, class-accuracy, score, serve, translate), dispatched before it."""
 
 from __future__ import annotations
 
@@ -324,6 +324,12 @@ def class_accuracy_command(argv: list[str]) -> None:
     class_accuracy_main(argv)
 
 
+def serve_command(argv: list[str]) -> None:
+    from i2i_zoo.serve import main as serve_main
+
+    serve_main(argv)
+
+
 def score_command(argv: list[str]) -> None:
     from i2i_zoo.metrics.score import main as score_main
 
@@ -387,6 +393,7 @@ TOOL_COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "export": (export_command, "a checkpoint's generator -> ONNX or a torch.export .pt2 program"),
     "class-accuracy": (class_accuracy_command, "RC and FC class accuracies of translations into classes"),
     "score": (score_command, "FID, KID, PSNR, SSIM between two folders of images: i2i-zoo score --real DIR --fake DIR"),
+    "serve": (serve_command, "a local web page that translates uploaded images: i2i-zoo serve --ckpt_path CKPT"),
 }
 
 
