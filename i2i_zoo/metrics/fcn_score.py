@@ -97,17 +97,14 @@ class FCNScore(SegmentationMetrics):
             raise TypeError(f"FCNScore(segmenter=...) takes a torchvision architecture name or an nn.Module, got {type(segmenter).__name__}")
         elif segmenter_weights is not None:
             raise ValueError(f"FCNScore(segmenter_weights={segmenter_weights!r}) goes with a torchvision architecture name, not with an nn.Module")
-        if colour_tolerance < 0:
-            raise ValueError(f"FCNScore(colour_tolerance={colour_tolerance}) must be >= 0 (an RGB distance in 0-255 units)")
         if input_normalization not in INPUT_NORMALIZATIONS:
             raise ValueError(f"FCNScore(input_normalization={input_normalization!r}) is unknown; choose one of {INPUT_NORMALIZATIONS}")
         size = (input_size, input_size) if isinstance(input_size, int) else input_size
         if size is not None and (len(size) != 2 or min(size) < 1):
             raise ValueError(f"FCNScore(input_size={input_size!r}) must be a side or [height, width], positive")
-        super().__init__(palette, groups, ignore_index, every_n_epochs)
+        super().__init__(palette, groups, ignore_index, every_n_epochs, colour_tolerance)
         self.segmenter_spec = segmenter
         self.segmenter_weights = segmenter_weights
-        self.colour_tolerance = colour_tolerance
         self.input_normalization = input_normalization
         self.input_size = None if size is None else tuple(size)
         self.segmenter: nn.Module | None = segmenter if isinstance(segmenter, nn.Module) else None

@@ -15,7 +15,7 @@ from i2i_zoo.data.palette import Palette
 from i2i_zoo.data.prepare import HELEN_PALETTE
 from i2i_zoo.methods.base import EvalImages
 from i2i_zoo.metrics.scheduled import ScheduledEvaluation
-from i2i_zoo.metrics.segmentation import CITYSCAPES_PALETTE, PaletteLike, SegmentationScores
+from i2i_zoo.metrics.segmentation import CITYSCAPES_PALETTE, PaletteLike, SegmentationScores, labels_from_colour_map
 
 # The palettes `SegmentationMetrics(palette=...)` knows by name.
 PALETTES = {
@@ -29,7 +29,8 @@ SCORES = ("pixel_accuracy", "mean_class_accuracy", "mean_iou")
 class SegmentationMetrics(ScheduledEvaluation):
     """Scores a method's translations onto colour label maps (its `evaluation_images` hook): each
     pixel of `EvalImages.fake` takes the class of the nearest palette colour, each pixel of
-    `EvalImages.target` the class of its exact palette colour (any other colour is ignored), and
+    `EvalImages.target` the class of its palette colour (exact, or the nearest within
+    `colour_tolerance`; any other colour is ignored), and
     the confusion of all the epoch's images gives pixel accuracy, mean class accuracy and mean
     IoU (`segmentation_scores`, the FCN score's conventions). Logged as `val/pixel_accuracy`,
     `val/mean_class_accuracy`, `val/mean_iou` (`test/...` in test); with several groups scored,
@@ -44,6 +45,11 @@ class SegmentationMetrics(ScheduledEvaluation):
             target. None: every group whose images have a target and 3 channels.
         ignore_index: the class given to target pixels of no palette colour (not counted); must
             not be a class index.
+        colour_tolerance: 0 takes only target pixels of exactly a palette colour. Label maps
+            stored as JPEG (pix2pix's Cityscapes AB files) have noisy colours: a positive value
+            gives a pixel the class of the nearest palette colour within this RGB distance (0-255
+            units), else `ignore_index`. Under half the distance of the palette's two closest
+            colours (Cityscapes: 20), no pixel can be near two classes.
         every_n_epochs: during fit, compute after epochs whose number (from 1) is a multiple of
             this; `validate` and `test` always compute. Never in the sanity check.
     """
@@ -59,8 +65,11 @@ class SegmentationMetrics(ScheduledEvaluation):
         groups: Sequence[str] | None = None,
         ignore_index: int = 255,
         every_n_epochs: int = 1,
+        colour_tolerance: float = 0.0,
     ):
         name = type(self).__name__
+        if colour_tolerance < 0:
+            raise ValueError(f"{name}(colour_tolerance={colour_tolerance}) must be >= 0 (an RGB distance in 0-255 units)")
         if isinstance(palette, str) and palette not in PALETTES:
             raise ValueError(f"{name}(palette={palette!r}) is unknown: choose from {sorted(PALETTES)} or give a list of [R, G, B] colours")
         if groups is not None and (isinstance(groups, str) or not groups):
@@ -68,7 +77,7 @@ class SegmentationMetrics(ScheduledEvaluation):
         self.palette: PaletteLike = PALETTES[palette] if isinstance(palette, str) else palette
         self._palette_name = repr(palette) if isinstance(palette, str) else f"<{len(palette)} colours>"
         self.groups = None if groups is None else tuple(groups)
-        self.ignore_index = ignore_index
+        self.ignore_index, self.colour_tolerance = ignore_index, colour_tolerance
         super().__init__(every_n_epochs)
         # Checks the palette and ignore_index now; each group of an epoch scores with a clone.
         self._prototype = SegmentationScores(self.palette, ignore_index)
@@ -94,7 +103,7 @@ class SegmentationMetrics(ScheduledEvaluation):
     def class_maps(self, images: EvalImages) -> tuple[torch.Tensor, torch.Tensor]:
         """A group's predictions and truth, as `SegmentationScores.update` takes them: the
         translations are colour label maps."""
-        return images.fake.float(), images.target.float()
+        return images.fake.float(), labels_from_colour_map(images.target.float(), self.palette, self.ignore_index, self.colour_tolerance)
 
     def _scored(self, name: str, images: EvalImages) -> bool:
         truth = getattr(images, self.truth)

@@ -86,6 +86,18 @@ def test_scores_match_a_hand_computation(stage):
     assert logged == pytest.approx({f"{prefix}/{name}": value for name, value in HAND_SCORES.items()})
 
 
+def test_colour_tolerance_reads_noisy_target_colours_as_their_class():
+    """A JPEG-like target: each colour a few units off. Matched exactly, no target pixel has a
+    palette colour (an error says so); within the tolerance the hand scores return."""
+    noisy = colour_maps([(3, 2, 0), (0, 4, 1), (251, 3, 2)], [(250, 0, 5), (2, 1, 249), GREEN])
+    with pytest.raises(ValueError, match="no target pixel of group .XtoY. has a colour of the palette"):
+        scores({"XtoY": EvalImages(fake=FAKE, target=noisy)})
+    logged = scores({"XtoY": EvalImages(fake=FAKE, target=noisy)}, colour_tolerance=9)
+    assert logged == pytest.approx({f"val/{name}": value for name, value in HAND_SCORES.items()})
+    with pytest.raises(ValueError, match=r"SegmentationMetrics\(colour_tolerance=-1\) must be >= 0"):
+        SegmentationMetrics(colour_tolerance=-1)
+
+
 def test_groups_with_targets_are_scored_and_suffixed_with_several():
     exact = EvalImages(fake=TARGET, target=TARGET)  # every counted pixel right: all scores 1
     groups = {
