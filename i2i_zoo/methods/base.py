@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
+from i2i_zoo.callbacks.checkpoint_io import read_checkpoint
 from i2i_zoo.distributed import gather_per_rank, own_rank_state
 from i2i_zoo.methods.ema import ema_copy, update_ema
 from i2i_zoo.methods.optimizers import OptimizerSpec, Schedule, split_batch
@@ -91,8 +92,6 @@ class I2IMethod(L.LightningModule):
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):  # type: ignore[override]
         """Lightning's, for checkpoints written before an option in `options_before` existed too."""
         if cls.options_before:
-            from i2i_zoo.callbacks.checkpoint_io import read_checkpoint
-
             stored = read_checkpoint(checkpoint_path).get("hyper_parameters") or {}
             kwargs = {**{k: v for k, v in cls.options_before.items() if k not in stored}, **kwargs}
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
